@@ -1,0 +1,1 @@
+"""annotator package."""

@@ -1,0 +1,98 @@
+"""AFLW2000-3D: one ``.mat`` beside each ``.jpg``.
+
+On disk (checked on the official release): ``pt3d_68`` is (3, 68) and its first two rows are the
+x, y landmarks in 0-based pixels; ``Pose_Para[0][:3]`` is pitch, yaw, roll in **radians**.
+In memory: points (68, 2) float32 unchanged; pose (3,) yaw, pitch, roll in **degrees**.
+The writer produces ``.mat`` files that this reader (and the usual AFLW2000-3D loaders) accept.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+from datasets.errors import FormatError
+from datasets.sample import Dataset, Problem, Sample
+
+NAME = "aflw2000"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def _find_image(mat: Path) -> Path | None:
+    for suf in IMAGE_SUFFIXES:
+        p = mat.with_suffix(suf)
+        if p.is_file():
+            return p
+    return None
+
+
+def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(points (68, 2) float32, pose (3,) float32 yaw/pitch/roll degrees) from one ``.mat``.
+
+    Raises FormatError naming the file (and point index for non-finite coordinates).
+    """
+    try:
+        m = scipy.io.loadmat(str(path))
+    except Exception as exc:  # scipy raises several types for corrupt files
+        raise FormatError(path, f"not a readable MATLAB file ({exc})") from None
+    if "pt3d_68" not in m:
+        raise FormatError(path, f"missing key 'pt3d_68' (keys: {sorted(k for k in m if not k.startswith('__'))})")
+    if "Pose_Para" not in m:
+        raise FormatError(path, "missing key 'Pose_Para'")
+    pts = np.asarray(m["pt3d_68"], dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[0] < 2 or pts.shape[1] != 68:
+        raise FormatError(path, f"'pt3d_68' must be (3, 68) or (2, 68), found {pts.shape}")
+    points = pts[:2].T.astype(np.float32)
+    bad = np.where(~np.isfinite(points).all(axis=1))[0]
+    if bad.size:
+        raise FormatError(path, "non-finite coordinate", point=int(bad[0]))
+    pp = np.asarray(m["Pose_Para"], dtype=np.float64).ravel()
+    if pp.size < 3 or not np.isfinite(pp[:3]).all():
+        raise FormatError(path, f"'Pose_Para' must hold finite pitch, yaw, roll first, found {pp[:3]}")
+    pitch, yaw, roll = np.degrees(pp[:3])
+    return points, np.array([yaw, pitch, roll], dtype=np.float32)
+
+
+def read(root: Path) -> Dataset:
+    """Read every ``*.mat`` under ``root`` (recursively) that has an image beside it."""
+    root = Path(root)
+    ds = Dataset(root=root, format=NAME, schema="ibug68")
+    if not root.is_dir():
+        raise FormatError(root, "dataset folder does not exist")
+    for mat in sorted(root.rglob("*.mat")):
+        img = _find_image(mat)
+        if img is None:
+            ds.problems.append(Problem(str(mat), f"{mat}: no image beside it ({'/'.join(IMAGE_SUFFIXES)})"))
+            continue
+        try:
+            points, pose = read_mat(mat)
+        except FormatError as exc:
+            ds.problems.append(Problem(str(mat), str(exc)))
+            continue
+        ds.samples.append(Sample(image=img.relative_to(root).as_posix(), points=points, schema="ibug68",
+                                 pose=pose, source_file=str(mat)))
+    return ds
+
+
+def write(dataset: Dataset, out_dir: Path) -> Path:
+    """Write ``<stem>.mat`` (pt3d_68 with z = 0, Pose_Para radians) and a copy of each image."""
+    out_dir = Path(out_dir)
+    for s in dataset.samples:
+        if s.points.shape != (68, 2):
+            raise FormatError(s.source_file or s.image, f"AFLW2000-3D needs 68 points, found {s.points.shape[0]}")
+        src = Path(dataset.root) / s.image
+        dst = out_dir / Path(s.image).name
+        if src.resolve() != dst.resolve():
+            shutil.copy2(src, dst)
+        pt3d = np.zeros((3, 68), dtype=np.float32)
+        pt3d[:2] = s.points.T
+        pose = s.pose if s.pose is not None else np.zeros(3, dtype=np.float32)
+        pose_para = np.zeros((1, 7), dtype=np.float32)
+        pose_para[0, :3] = np.radians([pose[1], pose[0], pose[2]])
+        tmp = dst.with_suffix(".mat.tmp")
+        with open(tmp, "wb") as fh:
+            scipy.io.savemat(fh, {"pt3d_68": pt3d, "Pose_Para": pose_para})
+        tmp.replace(dst.with_suffix(".mat"))
+    return out_dir

@@ -1,0 +1,43 @@
+"""Shared fixtures. Real data is read from ../shared/data (override with ASMNET_DATA_DIR) and tests that
+need it skip with a reason where it is missing."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("ASMNET_DATA_DIR", REPO.parent / "shared" / "data"))
+
+
+def data_path(*parts: str) -> Path:
+    """Path under the shared data folder; skips the calling test when it is missing."""
+    p = DATA_DIR.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"research data not found at {p} (set ASMNET_DATA_DIR to the shared data folder)")
+    return p
+
+
+@pytest.fixture
+def aflw_dir() -> Path:
+    """The AFLW2000-3D folder (1600 images, split.csv with train 1200 / test 400)."""
+    return data_path("aflw2000-3d")
+
+
+@pytest.fixture
+def w300_dir() -> Path:
+    """The 300-W samples folder (39 images with .pts, index.csv, SPIGA JSON annotations)."""
+    return data_path("300w-samples")
+
+
+@pytest.fixture
+def ytf_dir() -> Path:
+    """The YouTube-Faces 68-point frames (flat CSV + images)."""
+    return data_path("ytf-68")
+
+
+@pytest.fixture
+def format_samples_dir() -> Path:
+    """Tiny fixtures in WFLW / COFW / AFLW / 300W-LP / 300-VW / LaPa formats (mmpose tests/data)."""
+    return data_path("format-samples")
