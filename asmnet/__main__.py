@@ -1,0 +1,5 @@
+import sys
+
+from asmnet.cli import main
+
+sys.exit(main())
