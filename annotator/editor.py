@@ -1,0 +1,294 @@
+"""The draggable landmark editor: a ``gr.HTML`` component whose value is an SVG drawn here in Python.
+
+Python renders the whole SVG (image, face box, edges, one ``<circle data-index=i>`` per landmark) as the
+component's value; the JavaScript in :data:`JS_ON_LOAD` is attached once to the component's root element
+and survives every re-render. It
+
+* drags a point locally (no round trip while the mouse moves) and on pointer-up calls
+  ``trigger('drag_end', {index, x, y})`` with image-pixel coordinates from ``svg.getScreenCTM()``,
+* turns a click on a point into ``trigger('select_point', {index})``,
+* zooms with the wheel or the +/−/fit buttons and pans by dragging the background (view state lives in
+  the page, so a zoom costs no round trip and survives redraws),
+* shows the hovered point's index and name, and
+* maps keyboard shortcuts to the buttons of the page (see :data:`SHORTCUTS`).
+
+Every render carries a new ``data-version`` on ``svg#landmark-editor`` so that tests and benchmarks can
+wait for the redraw. Coordinates: 0-based pixels with pixel centres at integers, so the image spans
+-0.5 .. W-0.5 and the SVG's user space *is* image pixels.
+"""
+from __future__ import annotations
+
+import html
+import itertools
+from typing import Sequence
+
+import gradio as gr
+import numpy as np
+
+from datasets.sample import OCCLUDED, OUTSIDE
+
+_versions = itertools.count(1)
+
+#: (keys, what they do, elem_id of the button they press)
+SHORTCUTS: tuple[tuple[str, str, str], ...] = (
+    ("N  or  →", "save and open the next face", "btn-next"),
+    ("P  or  ←", "save and open the previous face", "btn-prev"),
+    ("Ctrl+Z", "undo", "btn-undo"),
+    ("Ctrl+Y  or  Ctrl+Shift+Z", "redo", "btn-redo"),
+    ("Ctrl+S", "save", "btn-save"),
+    ("D", "save and mark done", "btn-done"),
+    ("M", "mirror mode on / off", "chk-mirror"),
+    ("+ / − / 0", "zoom in / out / fit", ""),
+)
+
+
+def next_version() -> int:
+    """A process-wide increasing number for ``data-version``."""
+    return next(_versions)
+
+
+def render(*, image_url: str | None, width: int, height: int, points: np.ndarray | None = None,
+           visibility: np.ndarray | None = None, touched: Sequence[int] = (), selected: int | None = None,
+           names: Sequence[str] = (), edges: Sequence[tuple[int, int]] = (), box: np.ndarray | None = None,
+           image_id: int | None = None, caption: str = "", version: int | None = None) -> str:
+    """The editor's HTML for one face.
+
+    Args:
+        image_url: URL of the image (served from a static path), or None for an empty editor.
+        width, height: image size in pixels.
+        points: (K, 2) float landmarks, x, y pixels; None or empty draws no points.
+        visibility: (K,) int8, 2 visible / 1 occluded / 0 outside (drawn hollow / crossed out).
+        touched: indices placed by hand (drawn in a different colour from the model's points).
+        selected: the point the visibility control acts on (drawn with a ring).
+        names: K point names for the hover titles.
+        edges: (i, j) pairs drawn as thin lines.
+        box: (4,) x0, y0, x1, y1 face box in pixels, drawn dashed.
+        image_id: stored as ``data-image-id`` (the page resets zoom when it changes).
+        caption: a short line shown above the image.
+        version: ``data-version``; a fresh one when None.
+    """
+    version = next_version() if version is None else version
+    w, h = max(int(width), 1), max(int(height), 1)
+    parts = [
+        '<div class="lm-root">',
+        '<div class="lm-bar">'
+        '<button type="button" class="lm-zoom" data-zoom="in" title="Zoom in (+ or mouse wheel)">+</button>'
+        '<button type="button" class="lm-zoom" data-zoom="out" title="Zoom out (−)">−</button>'
+        '<button type="button" class="lm-zoom" data-zoom="fit" title="Fit the image (0)">fit</button>'
+        f'<span class="lm-caption">{html.escape(caption)}</span>'
+        '<span class="lm-hover" aria-live="polite"></span>'
+        '</div>',
+        f'<svg id="landmark-editor" data-version="{version}" data-image-id="{"" if image_id is None else int(image_id)}"'
+        f' data-width="{w}" data-height="{h}" viewBox="-0.5 -0.5 {w} {h}" preserveAspectRatio="xMidYMid meet"'
+        f' xmlns="http://www.w3.org/2000/svg" role="img" aria-label="face image with draggable landmarks">',
+    ]
+    if image_url:
+        parts.append(f'<image href="{html.escape(image_url, quote=True)}" x="-0.5" y="-0.5" width="{w}" '
+                     f'height="{h}" preserveAspectRatio="none"/>')
+    else:
+        parts.append(f'<text x="{w / 2:.1f}" y="{h / 2:.1f}" class="lm-empty" text-anchor="middle">'
+                     'No image open: pick one in the Queue tab</text>')
+    if box is not None and len(box) == 4 and np.all(np.isfinite(box)):
+        x0, y0, x1, y1 = (float(v) for v in box)
+        parts.append(f'<rect class="lm-box" x="{x0:.2f}" y="{y0:.2f}" width="{max(x1 - x0, 0):.2f}" '
+                     f'height="{max(y1 - y0, 0):.2f}"><title>face box the model used</title></rect>')
+    pts = np.zeros((0, 2)) if points is None else np.asarray(points, np.float64).reshape(-1, 2)
+    if len(pts):
+        if edges:
+            d = " ".join(f"M{pts[a, 0]:.2f},{pts[a, 1]:.2f}L{pts[b, 0]:.2f},{pts[b, 1]:.2f}"
+                         for a, b in edges if a < len(pts) and b < len(pts))
+            parts.append(f'<path class="lm-edges" d="{d}"/>')
+        vis = np.full(len(pts), 2, np.int8) if visibility is None else np.asarray(visibility).reshape(-1)
+        touched_set = set(int(i) for i in touched)
+        parts.append('<g class="lm-points">')
+        for i, (x, y) in enumerate(pts):
+            cls = ["lm-pt", "lm-touched" if i in touched_set else "lm-pred"]
+            state = "visible"
+            if vis[i] == OCCLUDED:
+                cls.append("lm-occluded")
+                state = "occluded"
+            elif vis[i] == OUTSIDE:
+                cls.append("lm-outside")
+                state = "outside"
+            if selected is not None and i == selected:
+                cls.append("lm-selected")
+            name = names[i] if i < len(names) else f"point {i}"
+            origin = "placed by you" if i in touched_set else "model prediction"
+            parts.append(f'<circle data-index="{i}" data-name="{html.escape(name)}" class="{" ".join(cls)}" '
+                         f'cx="{x:.2f}" cy="{y:.2f}" r="3"><title>{i} · {html.escape(name)} · {state} · {origin}'
+                         f'</title></circle>')
+        parts.append('</g>')
+    parts.append('</svg></div>')
+    return "".join(parts)
+
+
+CSS = """
+.lm-root { position: relative; user-select: none; -webkit-user-select: none; }
+.lm-bar { display: flex; gap: 6px; align-items: center; margin-bottom: 4px; font-size: 13px; min-height: 28px; }
+.lm-bar button.lm-zoom { min-width: 30px; height: 26px; border: 1px solid var(--border-color-primary, #ccc);
+  border-radius: 4px; background: var(--background-fill-secondary, #f5f5f5); cursor: pointer; font-size: 15px; }
+.lm-caption { color: var(--body-text-color-subdued, #666); margin-left: 6px; }
+.lm-hover { margin-left: auto; font-family: ui-monospace, monospace; color: var(--body-text-color, #222); }
+#landmark-editor { width: 100%; height: 68vh; background: #1b1b1b; display: block; touch-action: none;
+  border-radius: 6px; cursor: grab; }
+#landmark-editor.lm-panning { cursor: grabbing; }
+#landmark-editor .lm-empty { fill: #bbb; font-size: 20px; }
+#landmark-editor .lm-box { fill: none; stroke: #ffd54f; stroke-dasharray: 6 4; stroke-width: 1.5px;
+  vector-effect: non-scaling-stroke; pointer-events: none; }
+#landmark-editor .lm-edges { fill: none; stroke: rgba(0, 230, 255, 0.55); stroke-width: 1px;
+  vector-effect: non-scaling-stroke; pointer-events: none; }
+#landmark-editor .lm-pt { r: var(--lm-r, 3px); stroke: #000; stroke-width: 1px; vector-effect: non-scaling-stroke;
+  cursor: move; }
+#landmark-editor .lm-pred { fill: #00e5ff; }
+#landmark-editor .lm-touched { fill: #ff9100; stroke: #fff; }
+#landmark-editor .lm-occluded { fill-opacity: 0.15; stroke: #00e5ff; stroke-width: 2px; stroke-dasharray: 2 2; }
+#landmark-editor .lm-touched.lm-occluded { stroke: #ff9100; }
+#landmark-editor .lm-outside { fill: #ff1744; fill-opacity: 0.5; stroke: #ff1744; stroke-dasharray: 1 2; }
+#landmark-editor .lm-selected { stroke: #fff; stroke-width: 3px; }
+#landmark-editor .lm-pt:hover { stroke: #fff; stroke-width: 2px; }
+#landmark-editor .lm-dragging { fill: #ffea00; }
+"""
+
+#: Runs once when the component mounts; ``element`` is the component's root (it survives re-renders).
+JS_ON_LOAD = r"""
+const SCREEN_R = 4.5;       // point radius in screen pixels, whatever the zoom
+let view = null;            // [x, y, w, h] of the viewBox while zoomed, or null = fit
+let viewImage = null;       // data-image-id the view belongs to
+let drag = null;            // {circle, index, id, moved, startX, startY}
+let pan = null;
+
+function svg() { return element.querySelector('#landmark-editor'); }
+function toImage(s, evt) {
+  const p = s.createSVGPoint(); p.x = evt.clientX; p.y = evt.clientY;
+  return p.matrixTransform(s.getScreenCTM().inverse());
+}
+function fullBox(s) {
+  return [-0.5, -0.5, parseFloat(s.dataset.width), parseFloat(s.dataset.height)];
+}
+function applyView() {
+  const s = svg(); if (!s) return;
+  if (s.dataset.imageId !== viewImage) { view = null; viewImage = s.dataset.imageId; }
+  const b = view || fullBox(s);
+  s.setAttribute('viewBox', b.join(' '));
+  const ctm = s.getScreenCTM();
+  const scale = ctm ? Math.abs(ctm.a) : 1;
+  s.style.setProperty('--lm-r', (SCREEN_R / (scale || 1)).toFixed(3) + 'px');
+}
+function zoom(factor, cx, cy) {
+  const s = svg(); if (!s) return;
+  const b = view || fullBox(s);
+  const full = fullBox(s);
+  if (cx === undefined) { cx = b[0] + b[2] / 2; cy = b[1] + b[3] / 2; }
+  let w = b[2] / factor, h = b[3] / factor;
+  if (w >= full[2]) { view = null; applyView(); return; }
+  w = Math.max(w, 8); h = Math.max(h, 8 * full[3] / full[2]);
+  view = [cx - (cx - b[0]) * w / b[2], cy - (cy - b[1]) * h / b[3], w, h];
+  applyView();
+}
+element.addEventListener('click', (e) => {
+  const btn = e.target.closest('button.lm-zoom'); if (!btn) return;
+  const z = btn.dataset.zoom;
+  if (z === 'in') zoom(1.5); else if (z === 'out') zoom(1 / 1.5); else { view = null; applyView(); }
+});
+element.addEventListener('wheel', (e) => {
+  const s = svg(); if (!s || !e.target.closest('#landmark-editor')) return;
+  e.preventDefault();
+  const p = toImage(s, e);
+  zoom(e.deltaY < 0 ? 1.25 : 0.8, p.x, p.y);
+}, {passive: false});
+element.addEventListener('pointerover', (e) => {
+  const c = e.target.closest && e.target.closest('circle[data-index]');
+  const out = element.querySelector('.lm-hover'); if (!out) return;
+  out.textContent = c ? ('#' + c.dataset.index + '  ' + c.dataset.name) : '';
+});
+element.addEventListener('pointerdown', (e) => {
+  const s = svg(); if (!s || e.button !== 0) return;
+  const c = e.target.closest('circle[data-index]');
+  if (c) {
+    e.preventDefault();
+    drag = {circle: c, index: parseInt(c.dataset.index), moved: false, sx: e.clientX, sy: e.clientY,
+            id: e.pointerId};
+    c.classList.add('lm-dragging');
+    element.setPointerCapture(e.pointerId);
+  } else if (e.target.closest('#landmark-editor') && view) {
+    pan = {sx: e.clientX, sy: e.clientY, view: view.slice(), scale: Math.abs(s.getScreenCTM().a), id: e.pointerId};
+    s.classList.add('lm-panning');
+    element.setPointerCapture(e.pointerId);
+  }
+});
+element.addEventListener('pointermove', (e) => {
+  if (drag && e.pointerId === drag.id) {
+    if (Math.hypot(e.clientX - drag.sx, e.clientY - drag.sy) >= 2) drag.moved = true;
+    if (!drag.moved) return;
+    const p = toImage(svg(), e);
+    drag.circle.setAttribute('cx', p.x.toFixed(2)); drag.circle.setAttribute('cy', p.y.toFixed(2));
+  } else if (pan && e.pointerId === pan.id) {
+    view = [pan.view[0] - (e.clientX - pan.sx) / pan.scale, pan.view[1] - (e.clientY - pan.sy) / pan.scale,
+            pan.view[2], pan.view[3]];
+    applyView();
+  }
+});
+function endDrag(e, cancelled) {
+  if (pan && e.pointerId === pan.id) { pan = null; const s = svg(); if (s) s.classList.remove('lm-panning'); return; }
+  if (!drag || e.pointerId !== drag.id) return;
+  const d = drag; drag = null;
+  d.circle.classList.remove('lm-dragging');
+  if (cancelled) return;
+  if (d.moved) {
+    const p = toImage(svg(), e);
+    window.__lmPointerUp = performance.now();
+    trigger('drag_end', {index: d.index, x: p.x, y: p.y});
+  } else {
+    trigger('select_point', {index: d.index});
+  }
+}
+element.addEventListener('pointerup', (e) => endDrag(e, false));
+element.addEventListener('pointercancel', (e) => endDrag(e, true));
+watch('value', applyView);
+new ResizeObserver(() => applyView()).observe(element);
+applyView();
+
+if (!window.__lmKeys) {
+  window.__lmKeys = true;
+  const press = (id) => {
+    const el = document.getElementById(id);
+    if (!el) return false;
+    const target = el.matches('button, input') ? el : el.querySelector('button, input');
+    if (target) target.click();
+    return !!target;
+  };
+  document.addEventListener('keydown', (e) => {
+    const t = e.target;
+    if (t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName)) &&
+        !(t.type === 'checkbox' || t.type === 'radio' || t.type === 'range')) return;
+    const ctrl = e.ctrlKey || e.metaKey, k = e.key.toLowerCase();
+    let id = null;
+    if (ctrl && k === 'z' && !e.shiftKey) id = 'btn-undo';
+    else if (ctrl && (k === 'y' || (k === 'z' && e.shiftKey))) id = 'btn-redo';
+    else if (ctrl && k === 's') id = 'btn-save';
+    else if (ctrl || e.altKey) return;
+    else if (k === 'n' || k === 'arrowright') id = 'btn-next';
+    else if (k === 'p' || k === 'arrowleft') id = 'btn-prev';
+    else if (k === 'd') id = 'btn-done';
+    else if (k === 'm') id = 'chk-mirror';
+    else if (k === '+' || k === '=') { zoom(1.5); e.preventDefault(); return; }
+    else if (k === '-') { zoom(1 / 1.5); e.preventDefault(); return; }
+    else if (k === '0') { view = null; applyView(); e.preventDefault(); return; }
+    if (id && press(id)) e.preventDefault();
+  });
+}
+"""
+
+
+def shortcuts_markdown() -> str:
+    """The keyboard shortcuts as a Markdown table for the page."""
+    rows = "\n".join(f"| `{k}` | {what} |" for k, what, _ in SHORTCUTS)
+    return ("| keys | action |\n|---|---|\n" + rows +
+            "\n\nDrag a point to move it · click a point to select it · wheel to zoom · drag the background "
+            "to pan when zoomed · hover a point for its name.")
+
+
+def landmark_editor(value: str | None = None, **kwargs) -> gr.HTML:
+    """The ``gr.HTML`` editor component; bind ``.drag_end(...)`` and ``.select_point(...)`` on it."""
+    return gr.HTML(value=value or render(image_url=None, width=640, height=480), html_template="${value}",
+                   css_template=CSS, js_on_load=JS_ON_LOAD, elem_id="landmark-editor-root", **kwargs)
