@@ -313,48 +313,11 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _image_functions():
-    """(load_image, image_size) of ``datasets.images``; a Pillow stand-in with the same contract when
-    that module is not available."""
-    try:
-        from datasets.images import image_size, load_image
-
-        return load_image, image_size
-    except ImportError:  # pragma: no cover - only while datasets/images.py is missing
-        return _pil_load_image, _pil_image_size
-
-
-def _pil_image_size(path):  # pragma: no cover - stand-in, see _image_functions
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except Exception as exc:
-        raise ImageError(path, f"not a readable image ({exc})") from None
-
-
-def _pil_load_image(path):  # pragma: no cover - stand-in, see _image_functions
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except Exception as exc:
-        raise ImageError(path, f"not a readable image ({exc})") from None
-
-
 def inspect_image(path: str | Path) -> tuple[str, int, int]:
     """(sha256, width, height) of an image file; ImageError naming the file when it is missing, empty,
-    corrupt, truncated or not an image (the whole image is decoded once to find out)."""
-    path = Path(path)
-    if not path.exists():
-        raise ImageError(path, "image file not found")
-    if not path.is_file():
-        raise ImageError(path, "not a regular file")
-    if path.stat().st_size == 0:
-        raise ImageError(path, "empty file (0 bytes)")
-    load_image, image_size = _image_functions()
+    corrupt, truncated, not an image or too large (the whole image is decoded once to find out)."""
+    from datasets.images import image_size, load_image
+
     load_image(path)
     width, height = image_size(path)
     return sha256_file(path), int(width), int(height)

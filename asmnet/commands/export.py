@@ -1,0 +1,32 @@
+"""``asmnet export WORKSPACE.db OUT_DIR --format NAME [--status done,reviewed]``: write a dataset.
+
+Each image's accepted version is written (its latest correction if any, else its ground truth),
+with its split. No torch here.
+"""
+from __future__ import annotations
+
+import argparse
+
+HELP = "export the accepted annotations of a workspace as a dataset folder"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from datasets.formats import format_names
+    from datasets.store import STATUSES
+
+    parser.add_argument("workspace", metavar="WORKSPACE.db", help="an existing workspace file")
+    parser.add_argument("out_dir", metavar="OUT_DIR", help="folder to write (created when missing)")
+    parser.add_argument("--format", required=True, choices=format_names(), help="dataset format")
+    parser.add_argument("--status", default=None,
+                        help=f"comma-separated statuses to export, from {','.join(STATUSES)} (default: all)")
+    parser.add_argument("--schema", default=None, help="landmark schema, when the workspace holds several")
+
+
+def run(args: argparse.Namespace) -> int:
+    from datasets.store import Workspace
+
+    with Workspace(args.workspace, create=False) as ws:
+        n = len(ws.accepted(statuses=args.status))
+        path = ws.export_dataset(args.out_dir, args.format, statuses=args.status, schema=args.schema)
+    print(f"exported {n} image(s) to {path}")
+    return 0
