@@ -55,10 +55,15 @@ class Sample:
 
 @dataclass
 class Problem:
-    """Something a reader or an import skipped, with a message naming the file and place."""
+    """Something a reader or an import skipped, with a message naming the file and place.
+
+    ``line`` (1-based) and ``point`` (0-based landmark index) are set when the reader knows them.
+    """
 
     path: str
     message: str
+    line: int | None = None
+    point: int | None = None
 
     def __str__(self) -> str:  # pragma: no cover - trivial
         return self.message if self.message.startswith(self.path) else f"{self.path}: {self.message}"

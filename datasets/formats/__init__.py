@@ -17,7 +17,12 @@ from datasets.sample import Dataset
 
 #: format name -> module path. Modules are imported on first use.
 FORMAT_MODULES: dict[str, str] = {
+    "pts": "datasets.formats.pts",
+    "300w": "datasets.formats.w300",
     "aflw2000": "datasets.formats.aflw2000",
+    "wflw": "datasets.formats.wflw",
+    "coco": "datasets.formats.coco",
+    "csv": "datasets.formats.flat_csv",
 }
 
 

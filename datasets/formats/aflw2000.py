@@ -14,6 +14,7 @@ import numpy as np
 import scipy.io
 
 from datasets.errors import FormatError
+from datasets.formats._common import flag_points, problem
 from datasets.sample import Dataset, Problem, Sample
 
 NAME = "aflw2000"
@@ -69,10 +70,12 @@ def read(root: Path) -> Dataset:
         try:
             points, pose = read_mat(mat)
         except FormatError as exc:
-            ds.problems.append(Problem(str(mat), str(exc)))
+            ds.problems.append(problem(exc))
             continue
-        ds.samples.append(Sample(image=img.relative_to(root).as_posix(), points=points, schema="ibug68",
-                                 pose=pose, source_file=str(mat)))
+        s = Sample(image=img.relative_to(root).as_posix(), points=points, schema="ibug68", pose=pose,
+                   source_file=str(mat))
+        flag_points(s, img)
+        ds.samples.append(s)
     return ds
 
 

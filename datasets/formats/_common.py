@@ -1,0 +1,147 @@
+"""Small helpers shared by the format modules: number formatting, atomic writes, image copies,
+safe relative paths, finding the image beside an annotation, and flagging points outside the image."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from datasets.errors import FormatError, ImageError, UnsafePathError
+from datasets.images import IMAGE_SUFFIXES, image_size
+from datasets.sample import Dataset, Problem, Sample
+
+
+def format_float(value: float, offset: float = 0.0) -> str:
+    """The shortest decimal text ``s`` with ``float32(float(s) - offset) == float32(value)``.
+
+    ``offset`` is what the matching reader subtracts (1.0 for the 1-based ``.pts`` files), so that a
+    write followed by a read gives back the same float32 bits.
+    """
+    target = np.float32(value)
+    if not np.isfinite(target):
+        raise ValueError(f"cannot write the non-finite coordinate {value!r}")
+    disk = float(target) + offset  # exact in float64 for float32 inputs and small offsets
+    for digits in range(6, 18):
+        s = f"{disk:.{digits}g}"
+        if np.float32(float(s) - offset) == target:
+            return s if ("e" in s or "." in s) else s + ".0"
+    return repr(disk)
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder and os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def safe_relative(image: str) -> PurePosixPath:
+    """``image`` as a relative POSIX path that cannot leave its folder; UnsafePathError otherwise."""
+    p = PurePosixPath(str(image).replace("\\", "/"))
+    if p.is_absolute() or not p.parts or ".." in p.parts or (p.parts and ":" in p.parts[0]):
+        raise UnsafePathError(f"image path {image!r} must be relative and stay inside the dataset folder")
+    return p
+
+
+def copy_image(dataset: Dataset, sample: Sample, out_dir: Path, rel: PurePosixPath | None = None) -> Path:
+    """Copy the sample's image to ``out_dir / rel`` (default: ``sample.image``) atomically; returns the target.
+
+    Nothing is copied when source and target are the same file. ImageError when the source is missing.
+    """
+    rel = safe_relative(sample.image) if rel is None else rel
+    src = Path(dataset.root) / safe_relative(sample.image)
+    dst = Path(out_dir) / rel
+    if not src.is_file():
+        raise ImageError(src, "image file not found (needed to write the dataset)")
+    if dst.exists() and dst.resolve() == src.resolve():
+        return dst
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dst
+
+
+def find_image(stem_path: Path) -> Path | None:
+    """The image file ``stem_path.<suffix>`` for a known image suffix (any letter case), or None."""
+    parent = stem_path.parent
+    for suf in IMAGE_SUFFIXES:
+        for cand in (stem_path.with_name(stem_path.name + suf), stem_path.with_name(stem_path.name + suf.upper())):
+            if cand.is_file():
+                return cand
+    if parent.is_dir():  # mixed-case suffixes such as .Jpg
+        for cand in parent.glob(stem_path.name + ".*"):
+            if cand.suffix.lower() in IMAGE_SUFFIXES and cand.is_file():
+                return cand
+    return None
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+
+
+def check_points(path: str | Path, points: np.ndarray, *, line: int | None = None) -> None:
+    """FormatError naming ``path``, ``line`` and the first point with a NaN or infinite coordinate."""
+    bad = np.where(~np.isfinite(points).all(axis=1))[0]
+    if bad.size:
+        i = int(bad[0])
+        raise FormatError(path, f"non-finite coordinate ({points[i, 0]}, {points[i, 1]})", line=line, point=i)
+
+
+def flag_points(sample: Sample, image_path: Path | None) -> None:
+    """Append to ``sample.flags`` the points outside the image (kept as they are, never clipped).
+
+    A point is outside when x < 0 or y < 0, or x > w - 1 or y > h - 1 (beyond the outermost pixel
+    centres). Points whose visibility is 0 (not labelled) are not checked. When the image size cannot
+    be read, only negative coordinates are flagged and a flag says why.
+    """
+    pts = sample.points
+    check = np.ones(len(pts), dtype=bool) if sample.visibility is None else np.asarray(sample.visibility) != 0
+    size = None
+    if image_path is not None:
+        try:
+            size = image_size(image_path)
+        except ImageError as exc:
+            sample.flags.append(f"image unreadable: {exc.reason}")
+    neg = check & ((pts[:, 0] < 0) | (pts[:, 1] < 0))
+    if size is None:
+        if neg.any():
+            sample.flags.append("negative coordinates at points: " + ", ".join(map(str, np.where(neg)[0])))
+        return
+    w, h = size
+    out = neg | (check & ((pts[:, 0] > w - 1) | (pts[:, 1] > h - 1)))
+    if out.any():
+        sample.flags.append(f"points outside the {w}x{h} image: " + ", ".join(map(str, np.where(out)[0])))
+
+
+def problem(exc: FormatError | ImageError) -> Problem:
+    """A Problem record from a FormatError / ImageError (message names file, line and point)."""
+    return Problem(exc.path, str(exc), line=getattr(exc, "line", None), point=getattr(exc, "point", None))
+
+
+def check_writable(dataset: Dataset, fmt: str, *, num_points: int | None = None) -> None:
+    """FormatError when a sample cannot be written: wrong shape, non-finite coordinates."""
+    for s in dataset.samples:
+        pts = np.asarray(s.points)
+        where = s.source_file or s.image
+        if pts.ndim != 2 or pts.shape[1] != 2:
+            raise FormatError(where, f"{fmt}: points must be (K, 2), found {pts.shape}")
+        if num_points is not None and pts.shape[0] != num_points:
+            raise FormatError(where, f"{fmt} needs {num_points} points, found {pts.shape[0]}")
+        check_points(where, pts.astype(np.float64))

@@ -1,0 +1,200 @@
+"""COCO-keypoints JSON (the layout mmpose and many face tools use for 300-W, WFLW, COFW, AFLW, LaPa ...).
+
+On disk: ``{"images": [{id, file_name, width, height}], "annotations": [{image_id, keypoints: [x, y, v] * K,
+bbox: [x, y, w, h], ...}], "categories": [...]}``; ``v`` is COCO's 2 visible / 1 labelled but occluded /
+0 not labelled, which is exactly ``sample.visibility``. ``bbox`` becomes ``box`` (x0, y0, x0 + w, y0 + h).
+Coordinates are kept as they are (float32): no shift is applied.
+
+Checked on the real files: mmpose's 300-W and 300-VW JSON carry the **.pts values verbatim** (1-based):
+``coco points == read_pts(...) + 1`` (== SPIGA's 0-based JSON + 1). Subtract 1 yourself when mixing
+them with 0-based sources. mmpose's WFLW / COFW / AFLW / LaPa JSON come from 0-based sources.
+
+The reader takes a folder holding one ``*.json`` (``annotations.json`` preferred when several) or the JSON
+file itself; image paths are relative to the JSON's folder. The schema comes from ``info.schema`` when
+present, else from the point count (``schema_for_points``); ``read(root, schema=...)`` overrides it.
+The writer writes ``annotations.json`` (with ``info.schema``, category keypoint names and a 1-based
+skeleton) and copies the images; it also stores ``pose`` (yaw, pitch, roll degrees), ``split``, ``subset``,
+``attributes`` and ``face`` in each annotation so that a round trip is lossless.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from datasets.errors import FormatError, ImageError
+from datasets.images import image_size
+from datasets.formats._common import (atomic_write_text, check_writable, copy_image, flag_points, format_float,
+                                      problem, safe_relative)
+from datasets.sample import Dataset, Problem, Sample
+from datasets.schemas import SCHEMAS, get_schema, schema_for_points
+
+NAME = "coco"
+FILE_NAME = "annotations.json"
+
+
+def _json_path(root: Path) -> tuple[Path, Path]:
+    """(json file, dataset root) for a folder or a file; FormatError when not exactly one candidate."""
+    if root.is_file():
+        return root, root.parent
+    if not root.is_dir():
+        raise FormatError(root, "dataset folder does not exist")
+    if (root / FILE_NAME).is_file():
+        return root / FILE_NAME, root
+    found = sorted(p for p in root.glob("*.json") if p.is_file())
+    if len(found) != 1:
+        names = [p.name for p in found]
+        raise FormatError(root, f"expected one *.json annotation file, found {len(found)} {names}; "
+                                f"name it {FILE_NAME} or pass the file")
+    return found[0], root
+
+
+def _float_list(value, n: int | None, what: str, path: Path, ann: str) -> np.ndarray:
+    if not isinstance(value, list) or (n is not None and len(value) != n):
+        raise FormatError(path, f"{ann}: '{what}' must be a list of {n} numbers, found {type(value).__name__}"
+                                f"{'' if not isinstance(value, list) else f' of length {len(value)}'}")
+    try:
+        return np.asarray([float(v) for v in value], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise FormatError(path, f"{ann}: '{what}' holds a value that is not a number") from None
+
+
+def _parse_annotation(a: dict, k: int, path: Path, idx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    ann = f"annotation {idx}" + (f" (id {a['id']})" if isinstance(a, dict) and "id" in a else "")
+    if not isinstance(a, dict) or "keypoints" not in a:
+        raise FormatError(path, f"{ann}: missing 'keypoints'")
+    kp = a["keypoints"]
+    if not isinstance(kp, list) or len(kp) != 3 * k:
+        n = len(kp) if isinstance(kp, list) else type(kp).__name__
+        raise FormatError(path, f"{ann}: expected {3 * k} keypoint values ({k} points x [x, y, v]), found {n}")
+    arr = _float_list(kp, 3 * k, "keypoints", path, ann).reshape(k, 3)
+    bad = np.where(~np.isfinite(arr[:, :2]).all(axis=1))[0]
+    if bad.size:
+        raise FormatError(path, f"{ann}: non-finite coordinate", point=int(bad[0]))
+    vis = arr[:, 2]
+    badv = np.where(~np.isin(vis, (0, 1, 2)))[0]
+    if badv.size:
+        raise FormatError(path, f"{ann}: visibility must be 0, 1 or 2, found {vis[badv[0]]}", point=int(badv[0]))
+    box = None
+    if a.get("bbox") is not None:
+        b = _float_list(a["bbox"], 4, "bbox", path, ann)
+        if not np.isfinite(b).all():
+            raise FormatError(path, f"{ann}: non-finite bbox {b.tolist()}")
+        box = np.array([b[0], b[1], b[0] + b[2], b[1] + b[3]], dtype=np.float32)
+    return arr[:, :2].astype(np.float32), vis.astype(np.int8), box
+
+
+def read(root: Path, *, schema: str | None = None) -> Dataset:
+    """Read a COCO-keypoints JSON (see the module docstring). Bad annotations become problems."""
+    json_path, base = _json_path(Path(root))
+    try:
+        doc = json.loads(json_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        line = getattr(exc, "lineno", None)
+        raise FormatError(json_path, f"not a JSON file ({exc})", line=line) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("images"), list) or not isinstance(doc.get("annotations"), list):
+        raise FormatError(json_path, "not a COCO keypoints file: needs top-level 'images' and 'annotations' lists")
+    anns = doc["annotations"]
+    if schema is None:
+        info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+        if info.get("schema") in SCHEMAS:
+            schema = info["schema"]
+        else:
+            counts = Counter(len(a["keypoints"]) // 3 for a in anns
+                             if isinstance(a, dict) and isinstance(a.get("keypoints"), list))
+            if not counts:
+                raise FormatError(json_path, "no annotation with 'keypoints'; cannot tell the landmark schema")
+            try:
+                schema = schema_for_points(counts.most_common(1)[0][0])
+            except ValueError as exc:
+                raise FormatError(json_path, str(exc)) from None
+    k = get_schema(schema).num_points
+    ds = Dataset(root=base, format=NAME, schema=schema)
+    images: dict = {}
+    for i, im in enumerate(doc["images"]):
+        if not isinstance(im, dict) or "id" not in im or not isinstance(im.get("file_name"), str):
+            ds.problems.append(problem(FormatError(json_path, f"image entry {i}: needs 'id' and 'file_name'")))
+            continue
+        images[im["id"]] = im
+    faces: Counter = Counter()
+    for idx, a in enumerate(anns):
+        try:
+            points, vis, box = _parse_annotation(a, k, json_path, idx)
+            im = images.get(a.get("image_id"))
+            if im is None:
+                raise FormatError(json_path, f"annotation {idx}: image_id {a.get('image_id')!r} is not in 'images'")
+            rel = safe_relative(im["file_name"]).as_posix()
+        except FormatError as exc:
+            ds.problems.append(problem(exc))
+            continue
+        except ValueError as exc:  # unsafe file_name
+            ds.problems.append(Problem(str(json_path), f"{json_path}: annotation {idx}: {exc}"))
+            continue
+        pose = a.get("pose")
+        s = Sample(
+            image=rel, points=points, schema=schema, visibility=vis, box=box,
+            pose=np.asarray(pose, dtype=np.float32) if isinstance(pose, list) and len(pose) == 3 else None,
+            split=a.get("split", im.get("split")), subset=a.get("subset", im.get("subset")),
+            attributes=dict(a.get("attributes") or {}), source_file=str(json_path),
+            face=int(a["face"]) if isinstance(a.get("face"), int) else faces[rel],
+        )
+        faces[rel] += 1
+        img_path = base / rel
+        if not img_path.is_file():
+            s.flags.append(f"image file not found: {img_path}")
+            img_path = None
+        flag_points(s, img_path)
+        ds.samples.append(s)
+    return ds
+
+
+def _num(v: float) -> float:
+    """A float32 value as the float64 of its shortest decimal (short JSON, same float32 on reading)."""
+    return float(format_float(v))
+
+
+def write(dataset: Dataset, out_dir: Path) -> Path:
+    """Write ``out_dir / annotations.json`` and copies of the images; returns the JSON path."""
+    out_dir = Path(out_dir)
+    schema = get_schema(dataset.schema)
+    check_writable(dataset, NAME, num_points=schema.num_points)
+    images: dict[str, dict] = {}
+    anns: list[dict] = []
+    for s in dataset.samples:
+        rel = safe_relative(s.image).as_posix()
+        if rel not in images:
+            dst = copy_image(dataset, s, out_dir)
+            entry = {"id": len(images) + 1, "file_name": rel}
+            try:
+                entry["width"], entry["height"] = image_size(dst)
+            except ImageError:  # size is informative only
+                pass
+            images[rel] = entry
+        vis = s.visibility if s.visibility is not None else np.full(len(s.points), 2, dtype=np.int8)
+        kp: list[float] = []
+        for (x, y), v in zip(np.asarray(s.points, dtype=np.float32), vis):
+            kp += [_num(x), _num(y), int(v)]
+        a: dict = {"id": len(anns) + 1, "image_id": images[rel]["id"], "category_id": 1, "iscrowd": 0,
+                   "num_keypoints": int(np.count_nonzero(vis)), "keypoints": kp, "face": s.face}
+        if s.box is not None:
+            b = np.asarray(s.box, dtype=np.float32).astype(np.float64)
+            # exact float64 values: x0 + (x1 - x0) gives back x1 bit-exactly on reading
+            a["bbox"] = [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]
+        if s.pose is not None:
+            a["pose"] = [_num(v) for v in s.pose]
+        for key in ("split", "subset"):
+            if getattr(s, key) is not None:
+                a[key] = getattr(s, key)
+        if s.attributes:
+            a["attributes"] = {k: int(v) for k, v in s.attributes.items()}
+        anns.append(a)
+    doc = {
+        "info": {"description": "written by ASMNet Studio", "schema": schema.name},
+        "images": list(images.values()),
+        "annotations": anns,
+        "categories": [{"id": 1, "name": "face", "supercategory": "person", "keypoints": list(schema.names),
+                        "skeleton": [[i + 1, j + 1] for i, j in schema.edges]}],
+    }
+    return atomic_write_text(out_dir / FILE_NAME, json.dumps(doc, indent=1))

@@ -1,0 +1,126 @@
+"""Reading image files safely: the one place that turns a file into pixels.
+
+``load_image(path)`` returns (H, W, 3) uint8 RGB whatever the file holds:
+
+- grayscale (L, 1-bit) is repeated into three channels;
+- palette images are expanded (and their transparency handled like alpha);
+- RGBA / LA / PA are **composited on white** (a transparent background becomes white, as a viewer shows it);
+- CMYK and YCbCr are converted by Pillow;
+- 16-bit images (PNG ``I;16`` / ``I``) are scaled to 8 bits by ``round(v / 257)`` (65535 -> 255);
+- 32-bit float images are clipped to 0..255.
+
+**EXIF orientation is not applied.** The pixels come back exactly as stored, because landmark files
+(300-W ``.pts``, AFLW2000-3D ``.mat``, WFLW, COCO ...) refer to the stored pixel grid; rotating the image
+silently would put every point in the wrong place. ``exif_orientation(path)`` tells a caller when a file
+carries a non-trivial orientation tag so it can warn the user.
+
+Refused with ``ImageError`` naming the file and the reason: missing files, zero-byte files, files that are
+not images, truncated or corrupt files, and images with more than ``MAX_PIXELS`` pixels (checked from the
+header, before any decoding, so a decompression bomb never allocates its pixels).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from datasets.errors import ImageError
+
+#: Largest image accepted, in pixels (width * height): 80 MP.
+MAX_PIXELS = 80_000_000
+
+#: File suffixes the format readers look for beside an annotation file (lower case).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+
+_EXIF_ORIENTATION_TAG = 0x0112
+
+
+def _open(path: str | Path) -> Image.Image:
+    """Open ``path`` lazily (header only) after the cheap checks; ImageError otherwise."""
+    p = Path(path)
+    if not p.is_file():
+        raise ImageError(p, "image file not found" if not p.exists() else "not a regular file")
+    if p.stat().st_size == 0:
+        raise ImageError(p, "empty file (0 bytes)")
+    try:
+        return Image.open(p)
+    except Image.DecompressionBombError as exc:
+        raise ImageError(p, f"too many pixels, refused before decoding ({exc}; limit {MAX_PIXELS})") from None
+    except UnidentifiedImageError:
+        raise ImageError(p, "not an image (no known image format recognised)") from None
+    except Exception as exc:  # Pillow raises many types for broken headers
+        raise ImageError(p, f"unreadable image header ({type(exc).__name__}: {exc})") from None
+
+
+def _check_pixels(path: str | Path, width: int, height: int, max_pixels: int) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageError(path, f"invalid image size {width}x{height}")
+    if width * height > max_pixels:
+        raise ImageError(path, f"too many pixels: {width}x{height} = {width * height} > MAX_PIXELS "
+                               f"({max_pixels}); refused before decoding")
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) in pixels, read from the header without decoding the pixels.
+
+    The stored size is returned (EXIF orientation is not applied, see the module docstring).
+    Raises ImageError for missing, empty or non-image files and for images over ``MAX_PIXELS``.
+    A truncated file may still report its size here; ``load_image`` is what detects truncation.
+    """
+    with _open(path) as im:
+        w, h = im.size
+    _check_pixels(path, w, h, MAX_PIXELS)
+    return int(w), int(h)
+
+
+def exif_orientation(path: str | Path) -> int:
+    """The EXIF orientation tag (1..8) of ``path``; 1 (normal) when absent. Nothing is rotated."""
+    with _open(path) as im:
+        try:
+            value = im.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+        except Exception:  # a broken EXIF block does not make the image unusable
+            return 1
+    return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _to_rgb(im: Image.Image) -> np.ndarray:
+    """Convert a decoded Pillow image of any mode into (H, W, 3) uint8 RGB."""
+    mode = im.mode
+    if mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        a = np.asarray(im, dtype=np.float64)
+        g = np.clip(np.rint(a / 257.0), 0, 255).astype(np.uint8)
+        return np.repeat(g[:, :, None], 3, axis=2)
+    if mode == "F":
+        g = np.clip(np.rint(np.asarray(im, dtype=np.float64)), 0, 255).astype(np.uint8)
+        return np.repeat(g[:, :, None], 3, axis=2)
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, rgba)
+    out = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    return np.ascontiguousarray(out)
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Decode ``path`` into an (H, W, 3) uint8 RGB array (stored orientation; see the module docstring).
+
+    Raises ImageError naming the file and the reason for missing, zero-byte, non-image, truncated or
+    corrupt files and for images with more than ``MAX_PIXELS`` pixels (checked before decoding).
+    """
+    with _open(path) as im:
+        w, h = im.size
+        _check_pixels(path, w, h, MAX_PIXELS)
+        try:
+            im.load()
+        except Exception as exc:  # truncated / corrupt data raise OSError, SyntaxError, ValueError ...
+            reason = str(exc) or type(exc).__name__
+            kind = "truncated" if "truncated" in reason.lower() else "corrupt"
+            raise ImageError(path, f"{kind} image data ({type(exc).__name__}: {reason})") from None
+        try:
+            return _to_rgb(im)
+        except Exception as exc:
+            raise ImageError(path, f"cannot convert image mode {im.mode!r} to RGB ({exc})") from None
