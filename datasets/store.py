@@ -582,6 +582,8 @@ class Workspace:
         box = _check_vector(box, 4, "box")
         for what, value in (("dataset", dataset), ("split", split), ("subset", subset)):
             _check_text(value, what, optional=True)
+        if name is not None:
+            name = _relative_name(name, Path(root or file.parent), "image name").as_posix()
         return {"path": str(file), "name": name or file.name, "root": str(root or file.parent),
                 "sha256": sha, "width": width, "height": height, "dataset": dataset, "split": split,
                 "subset": subset, "tags": json.dumps(tags), "box": _f32_blob(box), "added_at": _now()}

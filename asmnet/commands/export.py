@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from datasets.store import Workspace
 
     with Workspace(args.workspace, create=False) as ws:
-        n = len(ws.accepted(statuses=args.status))
+        n = sum(1 for _, a in ws.accepted(statuses=args.status) if args.schema in (None, a.schema))
         path = ws.export_dataset(args.out_dir, args.format, statuses=args.status, schema=args.schema)
     print(f"exported {n} image(s) to {path}")
     return 0
