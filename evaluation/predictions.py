@@ -15,7 +15,6 @@ extension, and the file stem when the stem is unambiguous on both sides.
 from __future__ import annotations
 
 import csv
-import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Sequence
@@ -132,44 +131,11 @@ def _is_float(s: str) -> bool:
         return False
 
 
-_PTS_NPOINTS = re.compile(r"^\s*n_points\s*:\s*(\d+)\s*$")
-
-
 def read_pts_file(path: str | Path) -> np.ndarray:
-    """(K, 2) float64 0-based x, y from an iBUG ``.pts`` file (1-based on disk). FormatError with the line."""
-    path = Path(path)
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    n = None
-    start = None
-    for i, line in enumerate(lines):
-        m = _PTS_NPOINTS.match(line)
-        if m:
-            n = int(m.group(1))
-        if line.strip() == "{":
-            start = i + 1
-            break
-    if start is None:
-        raise FormatError(path, "no '{' line opening the point list")
-    pts: list[tuple[float, float]] = []
-    for i in range(start, len(lines)):
-        s = lines[i].strip()
-        if s == "}":
-            break
-        if not s:
-            continue
-        parts = s.split()
-        try:
-            x, y = float(parts[0]), float(parts[1])
-        except (ValueError, IndexError):
-            raise FormatError(path, f"expected 'x y', found {s!r}", line=i + 1) from None
-        if not (np.isfinite(x) and np.isfinite(y)):
-            raise FormatError(path, "non-finite coordinate", line=i + 1, point=len(pts))
-        pts.append((x - 1.0, y - 1.0))
-    else:
-        raise FormatError(path, "no '}' line closing the point list")
-    if n is not None and n != len(pts):
-        raise FormatError(path, f"n_points says {n} but {len(pts)} points are listed")
-    return np.asarray(pts, dtype=np.float64).reshape(-1, 2)
+    """(K, 2) float64 0-based x, y from an iBUG ``.pts`` file (1-based on disk; ``datasets.formats.pts``)."""
+    from datasets.formats.pts import read_pts
+
+    return np.asarray(read_pts(path), dtype=np.float64)
 
 
 def read_pts_folder(folder: str | Path) -> list[PredictionRecord]:
