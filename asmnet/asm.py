@@ -1,0 +1,355 @@
+"""Active Shape Model: a point distribution model of face shapes (numpy only; never imports torch).
+
+A shape is (K, 2) x, y points. The model describes shapes in a normalised *model frame* (centred at the
+origin, the mean shape has unit Frobenius norm) and places them in the image with a similarity transform::
+
+    image_points = scale * (mean + (components.T @ b).reshape(K, 2)) @ R.T + translation
+
+``b`` (m,) are the shape coefficients, ``eigenvalues`` (m,) their variances (model units squared).
+Fitting = generalised Procrustes alignment (similarity) followed by PCA keeping a variance fraction.
+
+Used by the ASM-assisted loss (projection of ground truth onto the model), by the predictor
+(``mahalanobis`` as an implausibility score) and by the annotator (``constrain``: the closest plausible
+shape that keeps the points the user pinned where they are).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: bound on each coefficient in standard deviations (|b_j| <= LIMIT_SD * sqrt(lambda_j))
+LIMIT_SD = 3.0
+CLAMP_MODES = ("box", "ellipse")
+FORMAT_TAG = "asmnet-shape-model"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """A 2-D similarity transform ``y = scale * x @ R(angle).T + translation``.
+
+    Attributes:
+        scale: float, image pixels per model unit.
+        angle: float, radians (counter-clockwise in x-right / y-up terms, i.e. clockwise on screen).
+        translation: (2,) float, pixels.
+    """
+
+    scale: float
+    angle: float
+    translation: np.ndarray
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """(2, 2) scale * rotation."""
+        c, s = np.cos(self.angle), np.sin(self.angle)
+        return self.scale * np.array([[c, -s], [s, c]])
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        """(K, 2) model-frame points -> (K, 2) image points."""
+        return points @ self.matrix.T + self.translation
+
+    def invert(self, points: np.ndarray) -> np.ndarray:
+        """(K, 2) image points -> (K, 2) model-frame points."""
+        return (points - self.translation) @ np.linalg.inv(self.matrix).T
+
+
+def similarity_fit(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None) -> Similarity:
+    """The weighted least-squares similarity taking ``src`` (K, 2) onto ``dst`` (K, 2) (closed form).
+
+    weights: (K,) non-negative, or None for all ones.
+    """
+    w = np.ones(len(src)) if weights is None else np.asarray(weights, dtype=np.float64)
+    ws = w.sum()
+    if ws <= 0:
+        raise ValueError("similarity_fit: the weights sum to zero")
+    mu_s = (w[:, None] * src).sum(0) / ws
+    mu_d = (w[:, None] * dst).sum(0) / ws
+    s0 = src - mu_s
+    d0 = dst - mu_d
+    # complex-number form: d ~ z * s with z = a + ib
+    denom = (w * (s0 ** 2).sum(1)).sum()
+    if denom <= 0:
+        raise ValueError("similarity_fit: the source points are all at one place")
+    a = (w * (s0[:, 0] * d0[:, 0] + s0[:, 1] * d0[:, 1])).sum() / denom
+    b = (w * (s0[:, 0] * d0[:, 1] - s0[:, 1] * d0[:, 0])).sum() / denom
+    scale = float(np.hypot(a, b))
+    angle = float(np.arctan2(b, a))
+    sim = Similarity(scale, angle, np.zeros(2))
+    t = mu_d - sim.matrix @ mu_s
+    return Similarity(scale, angle, t)
+
+
+def _normalise(shape: np.ndarray) -> np.ndarray:
+    c = shape - shape.mean(0)
+    return c / np.linalg.norm(c)
+
+
+def procrustes_align(shapes: np.ndarray, iterations: int = 10, tol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
+    """Generalised Procrustes alignment.
+
+    Args:
+        shapes: (N, K, 2) shapes in any frame (pixels).
+    Returns:
+        aligned (N, K, 2) shapes in the model frame, mean (K, 2) centred with unit Frobenius norm.
+    """
+    shapes = np.asarray(shapes, dtype=np.float64)
+    if shapes.ndim != 3 or shapes.shape[2] != 2:
+        raise ValueError(f"shapes must be (N, K, 2), found {shapes.shape}")
+    mean = _normalise(shapes[0])
+    aligned = shapes
+    for _ in range(iterations):
+        aligned = np.stack([similarity_fit(s, mean).apply(s) for s in shapes])
+        new_mean = _normalise(aligned.mean(0))
+        # keep the orientation of the reference
+        new_mean = similarity_fit(new_mean, mean).apply(new_mean)
+        new_mean = _normalise(new_mean)
+        done = np.linalg.norm(new_mean - mean) < tol
+        mean = new_mean
+        if done:
+            break
+    aligned = np.stack([similarity_fit(s, mean).apply(s) for s in shapes])
+    return aligned, mean
+
+
+class ShapeModel:
+    """Point distribution model: mean shape, PCA components and their variances.
+
+    Attributes:
+        mean: (K, 2) mean shape in the model frame (centred, unit Frobenius norm).
+        components: (m, 2K) orthonormal rows (x0, y0, x1, y1, ...).
+        eigenvalues: (m,) variance of each coefficient, model units squared, descending.
+        total_variance: total variance of the aligned training shapes (for variance fractions).
+        residual_variance: mean variance per dimension outside the kept components (for ``mahalanobis``).
+        schema: landmark schema name (e.g. ``"ibug68"``).
+    """
+
+    def __init__(self, mean: np.ndarray, components: np.ndarray, eigenvalues: np.ndarray, *,
+                 total_variance: float | None = None, residual_variance: float = 0.0, schema: str = "ibug68"):
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.components = np.asarray(components, dtype=np.float64)
+        self.eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
+        k = self.mean.shape[0]
+        if self.mean.shape != (k, 2) or self.components.shape[1:] != (2 * k,) or \
+                self.eigenvalues.shape != (self.components.shape[0],):
+            raise ValueError(f"inconsistent shape model arrays: mean {self.mean.shape}, components "
+                             f"{self.components.shape}, eigenvalues {self.eigenvalues.shape}")
+        self.total_variance = float(self.eigenvalues.sum() if total_variance is None else total_variance)
+        self.residual_variance = float(residual_variance)
+        self.schema = schema
+
+    # ------------------------------------------------------------------ fitting and io
+    @classmethod
+    def fit(cls, shapes: np.ndarray, variance: float = 0.95, *, schema: str = "ibug68",
+            mirror_permutation: np.ndarray | None = None) -> "ShapeModel":
+        """Fit to (N, K, 2) shapes (pixels, any frame), keeping the components that explain ``variance``.
+
+        mirror_permutation: optional (K,) flip permutation (``schema.flip_permutation()``); when given the
+        mirrored shapes are added, which makes the model left/right symmetric.
+        """
+        if not 0.0 < variance <= 1.0:
+            raise ValueError(f"variance must be in (0, 1], found {variance}")
+        shapes = np.asarray(shapes, dtype=np.float64)
+        if shapes.ndim != 3 or shapes.shape[2] != 2 or len(shapes) < 3:
+            raise ValueError(f"shapes must be (N >= 3, K, 2), found {shapes.shape}")
+        if not np.isfinite(shapes).all():
+            bad = np.argwhere(~np.isfinite(shapes).all(axis=2))[0]
+            raise ValueError(f"shape {bad[0]} has a non-finite point {bad[1]}")
+        if mirror_permutation is not None:
+            mirrored = shapes.copy()
+            mirrored[..., 0] = -mirrored[..., 0]
+            shapes = np.concatenate([shapes, mirrored[:, np.asarray(mirror_permutation)]])
+        aligned, mean = procrustes_align(shapes)
+        x = aligned.reshape(len(aligned), -1) - mean.reshape(1, -1)
+        _, s, vt = np.linalg.svd(x, full_matrices=False)
+        ev = s ** 2 / (len(x) - 1)
+        total = float(ev.sum())
+        frac = np.cumsum(ev) / total
+        m = int(np.searchsorted(frac, variance - 1e-12) + 1)
+        m = min(m, len(ev))
+        dims_left = x.shape[1] - m
+        residual = float(ev[m:].sum() / max(dims_left, 1))
+        return cls(mean, vt[:m], ev[:m], total_variance=total, residual_variance=residual, schema=schema)
+
+    def truncated(self, variance: float) -> "ShapeModel":
+        """A model keeping the leading components that explain ``variance`` of the total (e.g. 0.9)."""
+        if not 0.0 < variance <= 1.0:
+            raise ValueError(f"variance must be in (0, 1], found {variance}")
+        frac = np.cumsum(self.eigenvalues) / self.total_variance
+        m = int(min(np.searchsorted(frac, variance - 1e-12) + 1, len(frac)))
+        dims_left = self.components.shape[1] - m
+        residual = (self.total_variance - self.eigenvalues[:m].sum()) / max(dims_left, 1)
+        return ShapeModel(self.mean, self.components[:m], self.eigenvalues[:m], total_variance=self.total_variance,
+                          residual_variance=residual, schema=self.schema)
+
+    @property
+    def num_points(self) -> int:
+        return int(self.mean.shape[0])
+
+    @property
+    def num_components(self) -> int:
+        return int(self.components.shape[0])
+
+    @property
+    def variance_explained(self) -> float:
+        """Fraction of the training shapes' variance the kept components explain."""
+        return float(self.eigenvalues.sum() / self.total_variance)
+
+    def save(self, path: str | Path) -> Path:
+        """Write an ``.npz`` (arrays only, no pickle)."""
+        path = Path(path)
+        np.savez(path, format=np.array(FORMAT_TAG), version=np.array(FORMAT_VERSION), mean=self.mean,
+                 components=self.components, eigenvalues=self.eigenvalues,
+                 total_variance=np.array(self.total_variance), residual_variance=np.array(self.residual_variance),
+                 schema=np.array(self.schema))
+        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ShapeModel":
+        """Read a model written by ``save``; ValueError naming the file when it is not one."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: shape model file not found")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if "format" not in z or str(z["format"]) != FORMAT_TAG:
+                    raise ValueError(f"{path}: not an ASMNet shape model (no '{FORMAT_TAG}' tag)")
+                return cls(z["mean"], z["components"], z["eigenvalues"], total_variance=float(z["total_variance"]),
+                           residual_variance=float(z["residual_variance"]), schema=str(z["schema"]))
+        except ValueError:
+            raise
+        except Exception as exc:  # zipfile / numpy errors on corrupt files
+            raise ValueError(f"{path}: not a readable shape model ({exc})") from None
+
+    # ------------------------------------------------------------------ core operations
+    def _check(self, points: np.ndarray) -> np.ndarray:
+        p = np.asarray(points, dtype=np.float64)
+        if p.shape != (self.num_points, 2):
+            raise ValueError(f"points must be ({self.num_points}, 2), found {p.shape}")
+        if not np.isfinite(p).all():
+            bad = int(np.argwhere(~np.isfinite(p).all(axis=1))[0, 0])
+            raise ValueError(f"point {bad} is not finite")
+        return p
+
+    def instance(self, b: np.ndarray) -> np.ndarray:
+        """(K, 2) model-frame shape for coefficients b (m,)."""
+        return self.mean + (np.asarray(b, dtype=np.float64) @ self.components).reshape(-1, 2)
+
+    def reconstruct(self, b: np.ndarray, transform: Similarity | None = None) -> np.ndarray:
+        """(K, 2) shape for coefficients b (m,), placed by ``transform`` (model frame when None)."""
+        x = self.instance(b)
+        return x if transform is None else transform.apply(x)
+
+    def project(self, points: np.ndarray, iterations: int = 6) -> tuple[np.ndarray, Similarity]:
+        """Coefficients and pose of (K, 2) points: returns (b (m,), transform), unclamped.
+
+        Alternates the similarity fit and the linear projection; ``reconstruct(*project(x))`` is the
+        closest shape the model can express (without limits) and projecting it again returns the same b.
+        """
+        p = self._check(points)
+        return self._fit(p, np.ones(len(p)), prior=0.0, iterations=iterations)
+
+    def clamp(self, b: np.ndarray, mode: str = "box", limit: float = LIMIT_SD) -> np.ndarray:
+        """Limit coefficients: ``box`` clips each |b_j| to limit*sqrt(lambda_j); ``ellipse`` scales b
+        so that its Mahalanobis norm is at most ``limit``."""
+        b = np.asarray(b, dtype=np.float64)
+        sd = np.sqrt(self.eigenvalues)
+        if mode == "box":
+            return np.clip(b, -limit * sd, limit * sd)
+        if mode == "ellipse":
+            d = float(np.sqrt(np.sum(b ** 2 / self.eigenvalues)))
+            return b * (limit / d) if d > limit else b.copy()
+        raise ValueError(f"unknown clamp mode {mode!r}; choose one of {list(CLAMP_MODES)}")
+
+    def _fit(self, p: np.ndarray, w: np.ndarray, prior: float, iterations: int,
+             mode: str | None = None) -> tuple[np.ndarray, Similarity]:
+        """Alternate weighted similarity fit and regularised weighted least squares for b."""
+        m = self.num_components
+        b = np.zeros(m)
+        P = self.components  # (m, 2K)
+        w2 = np.repeat(w, 2)  # per coordinate
+        PW = P * w2  # (m, 2K)
+        A = PW @ P.T
+        inv_lam = 1.0 / self.eigenvalues
+        T = similarity_fit(self.mean, p, w)
+        for _ in range(iterations):
+            x = self.instance(b)
+            T = similarity_fit(x, p, w)
+            z = T.invert(p).ravel() - self.mean.ravel()  # model frame residual from the mean
+            # prior in image units: residuals scale by T.scale, so the prior is divided by scale^2
+            rhs = PW @ z
+            lhs = A + (prior / max(T.scale ** 2, 1e-12)) * np.diag(inv_lam)
+            b = np.linalg.solve(lhs, rhs)
+            if mode is not None:
+                b = self.clamp(b, mode)
+        return b, T
+
+    def constrain(self, points: np.ndarray, pinned=(), weights: np.ndarray | None = None,
+                  stiffness: float = 1.0, *, mode: str = "box", prior: float = 1.0, iterations: int = 4) -> np.ndarray:
+        """The closest plausible shape to ``points`` that keeps the ``pinned`` points where they are.
+
+        Args:
+            points: (K, 2) pixels, e.g. a prediction after the user dragged some points.
+            pinned: indices of points to keep fixed (they stay within 0.5 px, in practice exactly).
+            weights: (K,) non-negative trust per point for the fit (e.g. confidence); default all ones.
+            stiffness: 0 returns ``points`` unchanged; 1 returns the model's plausible shape (the pinned
+                points kept); values in between blend the two.
+            mode: coefficient limit, ``box`` (each within ±3 sd) or ``ellipse`` (Mahalanobis <= 3).
+            prior: strength of the zero-mean Gaussian prior on the coefficients (0 = plain least squares),
+                in units of (pixels^2 per unit Mahalanobis^2) relative to a unit point weight.
+            iterations: alternations of pose and shape solves (each a closed-form least-squares step).
+        Returns:
+            (K, 2) float32 pixels.
+        """
+        p = self._check(points)
+        k = self.num_points
+        if not 0.0 <= stiffness <= 1.0:
+            raise ValueError(f"stiffness must be in [0, 1], found {stiffness}")
+        if mode not in CLAMP_MODES:
+            raise ValueError(f"unknown clamp mode {mode!r}; choose one of {list(CLAMP_MODES)}")
+        pinned = np.asarray(list(pinned), dtype=np.int64).ravel()
+        if pinned.size and (pinned.min() < 0 or pinned.max() >= k):
+            raise ValueError(f"pinned indices must be in 0..{k - 1}, found {pinned.tolist()}")
+        if weights is None:
+            w = np.ones(k)
+        else:
+            w = np.asarray(weights, dtype=np.float64).ravel()
+            if w.shape != (k,) or (w < 0).any() or not np.isfinite(w).all():
+                raise ValueError(f"weights must be ({k},) finite and non-negative")
+            if w.sum() <= 0:
+                w = np.ones(k)
+        if stiffness == 0.0:
+            return p.astype(np.float32)
+        w = w.copy()
+        if pinned.size:
+            w[pinned] = max(w.max(), 1.0) * 1e3
+        b, T = self._fit(p, w, prior=prior, iterations=iterations, mode=mode)
+        fit = self.reconstruct(b, T)
+        out = (1.0 - stiffness) * p + stiffness * fit
+        if pinned.size:
+            # carry the pinned points' remaining offsets smoothly onto their neighbours, then snap them
+            resid = p[pinned] - out[pinned]
+            size = np.sqrt(np.prod(np.ptp(p, axis=0)) + 1e-12)
+            sigma = 0.15 * size
+            d2 = ((out[:, None, :] - out[pinned][None, :, :]) ** 2).sum(-1)
+            g = np.exp(-d2 / (2 * sigma ** 2))  # (K, n_pinned)
+            g = g / np.maximum(g.sum(1, keepdims=True), 1.0)
+            out = out + g @ resid
+            out[pinned] = p[pinned]
+        return out.astype(np.float32)
+
+    def mahalanobis(self, points: np.ndarray) -> float:
+        """Implausibility of (K, 2) points: sqrt(sum b_j^2 / lambda_j + |r|^2 / residual_variance).
+
+        b are the unclamped coefficients and r the part of the aligned shape the model cannot express
+        (the second term is left out when ``residual_variance`` is 0). A typical training face scores
+        about sqrt(2K - 4); larger means less plausible. Invariant to translation, rotation and scale.
+        """
+        p = self._check(points)
+        b, T = self.project(p)
+        d2 = float(np.sum(b ** 2 / self.eigenvalues))
+        if self.residual_variance > 0:
+            r = T.invert(p) - self.instance(b)
+            d2 += float(np.sum(r ** 2) / self.residual_variance)
+        return float(np.sqrt(d2))
