@@ -38,8 +38,10 @@ def _progress_bar(enabled: bool):
     return update, bar.close
 
 
-def print_report(report, out=sys.stdout, limit: int = 20) -> None:
-    """The import summary, then each skipped sample and reader problem with its reason."""
+def print_report(report, out=None, limit: int = 20) -> None:
+    """The import summary, then each skipped sample and reader problem with its reason (to ``out``,
+    default stdout)."""
+    out = out or sys.stdout
     print(report.summary(), file=out)
     for title, items in (("skipped", report.skipped), ("reader problems", report.problems)):
         if not items:
