@@ -2,6 +2,7 @@
 safe relative paths, finding the image beside an annotation, and flagging points outside the image."""
 from __future__ import annotations
 
+import decimal
 import os
 import shutil
 import tempfile
@@ -14,8 +15,29 @@ from datasets.images import IMAGE_SUFFIXES, image_size
 from datasets.sample import Dataset, Problem, Sample
 
 
+_DEC = decimal.Context(prec=120)
+
+
+def parse_float(text: str, offset: float = 0.0) -> float:
+    """``float(text) - offset`` computed exactly in decimal before rounding to float64.
+
+    For ``offset`` 0 this is plain ``float``. With an offset (1.0 for the 1-based ``.pts``) the exact
+    decimal subtraction keeps tiny values exact (``1.00000000012 - 1`` would lose bits in float64).
+    Raises ValueError when ``text`` is not a number.
+    """
+    if not offset:
+        return float(text)
+    try:
+        d = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
+        raise ValueError(f"not a number: {text!r}") from None
+    if not d.is_finite():
+        return float(d)
+    return float(_DEC.subtract(d, _DEC.create_decimal(offset)))
+
+
 def format_float(value: float, offset: float = 0.0) -> str:
-    """The shortest decimal text ``s`` with ``float32(float(s) - offset) == float32(value)``.
+    """The shortest decimal text ``s`` with ``float32(parse_float(s, offset)) == float32(value)``.
 
     ``offset`` is what the matching reader subtracts (1.0 for the 1-based ``.pts`` files), so that a
     write followed by a read gives back the same float32 bits.
@@ -23,12 +45,19 @@ def format_float(value: float, offset: float = 0.0) -> str:
     target = np.float32(value)
     if not np.isfinite(target):
         raise ValueError(f"cannot write the non-finite coordinate {value!r}")
-    disk = float(target) + offset  # exact in float64 for float32 inputs and small offsets
-    for digits in range(6, 18):
-        s = f"{disk:.{digits}g}"
-        if np.float32(float(s) - offset) == target:
-            return s if ("e" in s or "." in s) else s + ".0"
-    return repr(disk)
+    if not offset:
+        disk = float(target)
+        for digits in range(6, 18):
+            s = f"{disk:.{digits}g}"
+            if np.float32(float(s)) == target:
+                return s if ("e" in s or "." in s or "n" in s) else s + ".0"
+        return repr(disk)
+    exact = _DEC.add(decimal.Decimal(float(target)), _DEC.create_decimal(offset))  # exact: prec 120
+    for digits in range(6, 40):
+        s = f"{exact:.{digits}g}"
+        if np.float32(parse_float(s, offset)) == target:
+            return s if ("e" in s.lower() or "." in s) else s + ".0"
+    return str(exact)
 
 
 def atomic_write_text(path: Path, text: str) -> Path:

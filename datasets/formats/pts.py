@@ -10,7 +10,7 @@ On disk::
     }
 
 Coordinates on disk are **1-based** (the top-left pixel centre is (1, 1)); in memory they are 0-based:
-``read_pts`` subtracts 1 (in float64, then casts to float32), ``write_pts`` adds it back and writes the
+``read_pts`` subtracts 1 (exactly, in decimal, then rounds to float32), ``write_pts`` adds it back and writes the
 shortest decimal that reads back to the same float32 bits. The header is everything before the line that
 starts with ``{``; ``n_points`` is checked when present.
 
@@ -29,7 +29,7 @@ import numpy as np
 
 from datasets.errors import FormatError
 from datasets.formats._common import (atomic_write_text, check_writable, copy_image, find_image, flag_points,
-                                      format_float, is_image_file, problem, safe_relative)
+                                      format_float, is_image_file, parse_float, problem, safe_relative)
 from datasets.sample import Dataset, Problem, Sample
 from datasets.schemas import get_schema, schema_for_points
 
@@ -84,7 +84,7 @@ def read_pts(path: str | Path) -> np.ndarray:
             if len(toks) != 2:
                 raise FormatError(path, f"expected two numbers 'x y', found {s!r}", line=i + 1, point=len(coords))
             try:
-                x, y = float(toks[0]), float(toks[1])
+                x, y = parse_float(toks[0], 1.0), parse_float(toks[1], 1.0)
             except ValueError:
                 raise FormatError(path, f"not a number in {s!r}", line=i + 1, point=len(coords)) from None
             if not (np.isfinite(x) and np.isfinite(y)):
@@ -98,7 +98,7 @@ def read_pts(path: str | Path) -> np.ndarray:
         raise FormatError(path, "the point list is empty", line=start + 1)
     if n_points is not None and n_points != len(coords):
         raise FormatError(path, f"header says n_points: {n_points} but {len(coords)} points follow")
-    return (np.asarray(coords, dtype=np.float64) - 1.0).astype(np.float32)
+    return np.asarray(coords, dtype=np.float64).astype(np.float32)
 
 
 def write_pts(path: str | Path, points: np.ndarray) -> Path:
