@@ -1008,8 +1008,8 @@ class Workspace:
         missing = [str(img.path) for img, _ in pairs if not img.path.is_file()]
         if missing:
             raise StoreError(f"{self._where}: {len(missing)} image file(s) are missing, e.g. {missing[:5]}")
-        roots = {str(img.root) for img, _ in pairs}
-        if len(roots) == 1 and all(img.name for img, _ in pairs):
+        roots = {img.root for img, _ in pairs}
+        if len(roots) == 1 and None not in roots and all(img.name for img, _ in pairs):
             root = Path(roots.pop())
             names = [img.name for img, _ in pairs]
         else:
