@@ -232,3 +232,25 @@ def test_export_refuses_a_stored_name_that_escapes(tmp_path):
     with Workspace(db) as ws, pytest.raises(UnsafePathError, match="evil.png"):
         ws.export_dataset(tmp_path / "out", "aflw2000")
     assert not (tmp_path / "evil.png").exists()
+
+
+def test_export_of_images_from_two_datasets(tmp_path, ws):
+    for name, seed in (("ds1", 1), ("ds2", 2)):
+        make_image(tmp_path / name / "faces" / f"{name}.png", seed=seed)
+        ws.import_dataset(_dataset(tmp_path / name, [f"faces/{name}.png"]))
+    assert [r.dataset for r in ws.images()] == ["ds1", "ds2"]
+    back = read_dataset(ws.export_dataset(tmp_path / "out", "aflw2000"), "aflw2000")
+    assert sorted(s.image.rsplit("/", 1)[-1] for s in back.samples) == ["ds1.png", "ds2.png"]
+
+
+def test_export_needs_one_schema(tmp_path, ws):
+    root = tmp_path / "ds"
+    make_image(root / "a.png", seed=1)
+    make_image(root / "b.png", seed=2)
+    ws.import_dataset(_dataset(root, ["a.png"]))
+    b = ws.add_image(root / "b.png")
+    ws.save_annotation(b, np.zeros((5, 2)), author="x", base_version=None, schema="five", status="done")
+    with pytest.raises(ValueError, match=r"several landmark schemas \['five', 'ibug68'\]"):
+        ws.export_dataset(tmp_path / "out", "aflw2000")
+    back = read_dataset(ws.export_dataset(tmp_path / "out", "aflw2000", schema="ibug68"), "aflw2000")
+    assert [s.image for s in back.samples] == ["a.png"]
