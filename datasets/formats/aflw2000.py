@@ -7,14 +7,15 @@ The writer produces ``.mat`` files that this reader (and the usual AFLW2000-3D l
 """
 from __future__ import annotations
 
-import shutil
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import scipy.io
 
 from datasets.errors import FormatError
-from datasets.formats._common import flag_points, problem
+from datasets.formats._common import check_writable, copy_image, flag_points, problem
 from datasets.sample import Dataset, Problem, Sample
 
 NAME = "aflw2000"
@@ -80,22 +81,30 @@ def read(root: Path) -> Dataset:
 
 
 def write(dataset: Dataset, out_dir: Path) -> Path:
-    """Write ``<stem>.mat`` (pt3d_68 with z = 0, Pose_Para radians) and a copy of each image."""
+    """Write ``<stem>.mat`` (pt3d_68 with z = 0, Pose_Para radians) beside a copy of each image.
+
+    Images keep their relative path (``out_dir / sample.image``); the ``.mat`` is written atomically.
+    Raises FormatError for samples without exactly 68 finite points or with several faces per image.
+    """
     out_dir = Path(out_dir)
+    check_writable(dataset, NAME, num_points=68)
     for s in dataset.samples:
-        if s.points.shape != (68, 2):
-            raise FormatError(s.source_file or s.image, f"AFLW2000-3D needs 68 points, found {s.points.shape[0]}")
-        src = Path(dataset.root) / s.image
-        dst = out_dir / Path(s.image).name
-        if src.resolve() != dst.resolve():
-            shutil.copy2(src, dst)
+        if s.face != 0:
+            raise FormatError(s.source_file or s.image, "AFLW2000-3D holds one face per image; found face "
+                                                        f"{s.face} of {s.image}")
+    for s in dataset.samples:
+        dst = copy_image(dataset, s, out_dir)
         pt3d = np.zeros((3, 68), dtype=np.float32)
         pt3d[:2] = s.points.T
         pose = s.pose if s.pose is not None else np.zeros(3, dtype=np.float32)
         pose_para = np.zeros((1, 7), dtype=np.float32)
         pose_para[0, :3] = np.radians([pose[1], pose[0], pose[2]])
-        tmp = dst.with_suffix(".mat.tmp")
-        with open(tmp, "wb") as fh:
-            scipy.io.savemat(fh, {"pt3d_68": pt3d, "Pose_Para": pose_para})
-        tmp.replace(dst.with_suffix(".mat"))
+        fd, tmp = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=".mat.tmp", dir=dst.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                scipy.io.savemat(fh, {"pt3d_68": pt3d, "Pose_Para": pose_para})
+            os.replace(tmp, dst.with_suffix(".mat"))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return out_dir
