@@ -57,6 +57,9 @@ class EditState:
         selected: the point chosen for the visibility control, or None.
         dirty: True when there are edits not yet saved.
         undo_stack / redo_stack: snapshots, most recent last.
+        name, url, width, height: the image's name, its URL for the page and its size in pixels.
+        box: (x0, y0, x1, y1) face box the model used, pixels, or None.
+        pose: (yaw, pitch, roll) degrees saved with the points, or None.
     """
 
     image_id: int | None = None
@@ -71,6 +74,13 @@ class EditState:
     dirty: bool = False
     undo_stack: tuple[Snapshot, ...] = ()
     redo_stack: tuple[Snapshot, ...] = ()
+    # what the editor draws besides the points (set when the image is opened)
+    name: str = ""
+    url: str = ""
+    width: int = 0
+    height: int = 0
+    box: tuple[float, float, float, float] | None = None
+    pose: tuple[float, float, float] | None = None
 
     @property
     def num_points(self) -> int:
@@ -257,6 +267,25 @@ def saved(state: EditState, version: int, status: str | None = None) -> EditStat
     """The state after a successful save as ``version``: clean, based on that version."""
     return dataclasses.replace(state, base_version=int(version), dirty=False,
                                status=state.status if status is None else status)
+
+
+def plausibility(distance: float, dof: int) -> tuple[str, str]:
+    """A plain-language reading of a shape's Mahalanobis ``distance`` under the shape model.
+
+    For a typical face the squared distance follows a chi-square law with ``dof`` degrees of freedom, so
+    the label comes from its quantile: below 0.95 "plausible", below 0.999 "unusual", else "implausible".
+    Returns (level, sentence) with level one of "plausible" / "unusual" / "implausible".
+    """
+    from scipy.stats import chi2
+
+    if not np.isfinite(distance):
+        return "implausible", "cannot score this shape"
+    q = float(chi2.cdf(float(distance) ** 2, max(int(dof), 1)))
+    if q < 0.95:
+        return "plausible", "a plausible face shape"
+    if q < 0.999:
+        return "unusual", "an unusual shape: check the points"
+    return "implausible", "an implausible shape: some points are probably misplaced"
 
 
 def correction_px(state: EditState) -> float:

@@ -1,0 +1,144 @@
+"""The Evaluate tab: the model's predictions against the workspace's saved corrections or imported
+ground truth, through ``evaluation.report.evaluate`` and ``evaluation.plots``.
+
+Only the gathering of arrays from the store and the worst-face thumbnails are done here; every metric
+comes from the evaluation package.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import plotly.graph_objects as go
+
+from datasets.images import load_image
+from evaluation import plots
+from evaluation.report import Report, evaluate
+
+#: label in the page -> annotation source used as the reference
+REFERENCES: dict[str, str] = {
+    "saved corrections": "correction",
+    "imported ground truth": "ground_truth",
+}
+DEFAULT_REFERENCE = "saved corrections"
+
+
+@dataclass
+class Pairs:
+    """Predictions and references of the images that have both.
+
+    Attributes:
+        ids: (N,) image ids. names: (N,) file names.
+        pred, ref: (N, K, 2) float32 pixels. pred_pose, ref_pose: (N, 3) degrees or None.
+        visibility: (N, K) int8 of the reference (2 where unknown).
+    """
+
+    ids: list[int]
+    names: list[str]
+    pred: np.ndarray
+    ref: np.ndarray
+    pred_pose: np.ndarray | None
+    ref_pose: np.ndarray | None
+    visibility: np.ndarray
+
+
+def gather(store, source: str) -> Pairs:
+    """The latest prediction and the latest ``source`` annotation of every image that has both."""
+    ids, names, pred, ref, pp, rp, vis = [], [], [], [], [], [], []
+    for rec in store.images():
+        p = store.latest_prediction(rec.id)
+        a = store.latest(rec.id, source=source)
+        if p is None or a is None or p.points.shape != a.points.shape:
+            continue
+        ids.append(rec.id)
+        names.append(rec.name or rec.path.name)
+        pred.append(p.points)
+        ref.append(a.points)
+        pp.append(p.pose)
+        rp.append(a.pose)
+        vis.append(a.visibility if a.visibility is not None else np.full(len(a.points), 2, np.int8))
+    k = pred[0].shape[0] if pred else 0
+    have_pose = bool(pp) and all(x is not None for x in pp) and all(x is not None for x in rp)
+    return Pairs(ids, names, np.asarray(pred, np.float32).reshape(-1, k, 2), np.asarray(ref, np.float32).reshape(-1, k, 2),
+                 np.asarray(pp, np.float32) if have_pose else None, np.asarray(rp, np.float32) if have_pose else None,
+                 np.asarray(vis, np.int8).reshape(-1, k))
+
+
+def report(pairs: Pairs, schema, normaliser: str = "interocular") -> Report:
+    """``evaluation.report.evaluate`` of the pairs (names are the image ids, as strings)."""
+    pose_differs = (pairs.pred_pose is not None and not np.allclose(pairs.pred_pose, pairs.ref_pose))
+    return evaluate(pairs.pred, pairs.ref, schema=schema, normaliser=normaliser,
+                    pred_pose=pairs.pred_pose if pose_differs else None,
+                    gt_pose=pairs.ref_pose if pose_differs else None,
+                    names=[str(i) for i in pairs.ids], visibility=pairs.visibility)
+
+
+def summary_markdown(rep: Report, label: str, n_images: int) -> str:
+    s = rep.summary
+    def pct(v):
+        return "–" if v is None else f"{v:.2f}%"
+    text = (f"**{s['n']} of {n_images} images** have both a model prediction and {label}. "
+            f"NME ({rep.normaliser}): **{pct(s['nme'])}** · failure rate (NME > 10%): {pct(s.get('fr_10'))} · "
+            f"AUC@10: {pct(s.get('auc_10'))}")
+    if s.get("pose_mae"):
+        m = s["pose_mae"]
+        text += f"  \nPose MAE: yaw {m['yaw']:.1f}°, pitch {m['pitch']:.1f}°, roll {m['roll']:.1f}°"
+    return text
+
+
+def empty_figure(message: str) -> go.Figure:
+    """A blank chart carrying ``message`` (used when there is nothing to plot yet)."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font={"size": 14, "color": "#555"})
+    fig.update_layout(template="plotly_white", xaxis={"visible": False}, yaxis={"visible": False}, height=360)
+    return fig
+
+
+def pose_figure(rep: Report, pairs: Pairs) -> go.Figure:
+    """Pose errors when the reference has its own pose; otherwise the predicted pose of each face."""
+    if rep.has_pose:
+        return plots.pose_error_figure(rep)
+    if pairs.pred_pose is None or len(pairs.pred_pose) == 0:
+        return empty_figure("No pose to show: the model gave no pose for these faces")
+    fig = go.Figure()
+    for i, a in enumerate(("yaw", "pitch", "roll")):
+        fig.add_trace(go.Box(y=pairs.pred_pose[:, i], name=a, boxpoints="all", jitter=0.3,
+                             text=[f"#{k} {n}" for k, n in zip(pairs.ids, pairs.names)],
+                             hovertemplate="%{text}<br>%{y:.1f}°<extra>" + a + "</extra>"))
+    fig.update_layout(title="Predicted head pose (no reference pose to compare with: corrections keep the "
+                            "model's pose)", template="plotly_white", yaxis_title="degrees", showlegend=False)
+    return fig
+
+
+def thumbnail(path, pred: np.ndarray, ref: np.ndarray, size: int = 256) -> np.ndarray:
+    """(size, size, 3) uint8 crop around the face with the prediction (cyan) and reference (orange)."""
+    image = load_image(path)
+    pts = np.concatenate([pred, ref])
+    x0, y0 = pts.min(axis=0)
+    x1, y1 = pts.max(axis=0)
+    side = max(x1 - x0, y1 - y0) * 1.35 + 4
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    s = size / side
+    m = np.array([[s, 0, size / 2 - s * cx], [0, s, size / 2 - s * cy]], np.float64)
+    crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA, borderValue=(40, 40, 40))
+    for pts_, colour in ((ref, (255, 145, 0)), (pred, (0, 229, 255))):
+        q = np.asarray(pts_, np.float64) * s + m[:, 2]
+        for x, y in q:
+            cv2.circle(crop, (int(round(x)), int(round(y))), 2, colour, -1, cv2.LINE_AA)
+    return crop
+
+
+def worst_gallery(store, rep: Report, pairs: Pairs, n: int = 12) -> tuple[list, list[int]]:
+    """(gallery items [(image, caption)], their image ids) of the ``n`` faces with the highest NME."""
+    worst = plots.worst_faces(rep, n)
+    index = {str(i): j for j, i in enumerate(pairs.ids)}
+    items, ids = [], []
+    for row in worst.itertuples(index=False):
+        j = index[str(row.image)]
+        image_id = pairs.ids[j]
+        items.append((thumbnail(store.image_path(image_id), pairs.pred[j], pairs.ref[j]),
+                      f"#{image_id} {pairs.names[j]} · NME {row.nme:.1f}%"))
+        ids.append(image_id)
+    return items, ids

@@ -1,0 +1,556 @@
+"""One plain function per UI event, on top of the store, the predictor and the shape model.
+
+The functions take and return plain values (an :class:`annotator.editing.EditState`, numbers, strings,
+DataFrames), so they can be called in tests without a browser. ``ui.py`` only wires them. The project's
+errors become ``gr.Error`` in exactly one place, :func:`user_errors`, with messages that say what to do.
+
+A :class:`Services` bundle (store, predictor, shape model, author) is bound by ``ui.build_app``; it never
+goes into ``gr.State``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import re
+import shutil
+import tempfile
+import threading
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+import numpy as np
+
+from annotator import editing, editor, queue as queue_view
+from annotator.editing import EditState
+from datasets.errors import ConflictError, DataError
+from datasets.images import load_image
+from datasets.schemas import LandmarkSchema, get_schema
+from datasets.store import PredictionRow, Workspace
+from evaluation import plots
+
+STATUS_LABELS = queue_view.STATUS_LABELS
+_PLACED = re.compile(r"placed by hand: ([0-9, ]*)")
+
+
+# ------------------------------------------------------------------------------------------ services
+@dataclass
+class Services:
+    """What the handlers work with (bound once by ``build_app``; never stored in ``gr.State``).
+
+    Attributes:
+        store: the workspace.
+        predictor: ``asmnet.predictor.Predictor``-like: ``predict(image, box) -> Prediction``, ``name``,
+            ``sha256``, ``card``.
+        shape_model: ``asmnet.asm.ShapeModel`` (``constrain``, ``mahalanobis``).
+        author: the name saved with every annotation.
+        detect: image (H, W, 3) uint8 -> (F, 4) face boxes, largest first; None = no detector.
+        upload_dir: where uploaded images are copied (the store references files, it does not copy them).
+        schema: the landmark schema of the predictor.
+        checkpoint: path of the predictor's checkpoint (for the model registry).
+    """
+
+    store: Workspace
+    predictor: Any
+    shape_model: Any
+    author: str = "annotator"
+    detect: Callable[[np.ndarray], np.ndarray] | None = None
+    upload_dir: Path | None = None
+    schema: LandmarkSchema = field(default_factory=lambda: get_schema("ibug68"))
+    checkpoint: str = ""
+    _model_id: int | None = field(default=None, init=False, repr=False)
+    _served: set = field(default_factory=set, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def model_id(self) -> int:
+        """The predictor's id in the workspace's model registry (registered on first use)."""
+        if self._model_id is None:
+            p = self.predictor
+            card = getattr(p, "card", {}) or {}
+            self._model_id = self.store.register_model(str(getattr(p, "name", "model")), self.checkpoint,
+                                                       str(getattr(p, "sha256", "unknown")), dict(card))
+        return self._model_id
+
+    @property
+    def dof(self) -> int:
+        """Degrees of freedom of the shape model's squared Mahalanobis distance (see editing.plausibility)."""
+        m = self.shape_model
+        if getattr(m, "residual_variance", 0) > 0:
+            return 2 * int(m.num_points) - 4
+        return int(getattr(m, "num_components", 2 * m.mean.shape[0] - 4))
+
+    def url(self, path: Path) -> str:
+        """The page's URL for an image file, registering that one file (not its folder) as static."""
+        path = Path(path).resolve()
+        with self._lock:
+            if path not in self._served:
+                gr.set_static_paths([path])
+                self._served.add(path)
+        return "/gradio_api/file=" + urllib.parse.quote(str(path))
+
+
+def bind(fn: Callable, *args, **kwargs) -> Callable:
+    """``fn`` with its first arguments (and some keywords) fixed, keeping the signature and type hints of
+    the rest, so Gradio still sees ``gr.EventData`` / ``gr.Progress`` parameters (``functools.partial``
+    hides them)."""
+    import inspect
+
+    sig = inspect.signature(fn)
+    params = [p for p in list(sig.parameters.values())[len(args):] if p.name not in kwargs]
+
+    @functools.wraps(fn)
+    def bound(*a, **k):
+        return fn(*args, *a, **kwargs, **k)
+
+    bound.__signature__ = sig.replace(parameters=params)
+    return bound
+
+
+# ------------------------------------------------------------------------------------ error mapping
+def user_errors(fn: Callable) -> Callable:
+    """Turn the project's errors into ``gr.Error`` messages (the one place where this happens)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except ConflictError as exc:
+            by = f" by {exc.author}" if exc.author else " in another tab or by another person"
+            raise gr.Error(
+                f"Not saved: image {exc.image_id} was saved{by} (version {exc.actual}) after you opened "
+                f"version {exc.expected}. Nothing was overwritten. Your edits are still on screen; "
+                "press 'Reload saved' to see the other version.", title="Edit conflict", duration=None) from None
+        except (DataError, ValueError, KeyError) as exc:
+            msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+            raise gr.Error(msg, title=type(exc).__name__) from None
+
+    return wrapper
+
+
+# ------------------------------------------------------------------------------------ pre-labelling
+def ensure_prediction(svc: Services, image_id: int, *, box=None, force: bool = False) -> PredictionRow:
+    """The latest prediction of an image, running the model first when there is none (or ``force``).
+
+    The face box is ``box`` when given, else the image's stored box, else the largest detected face,
+    else none (the predictor then uses the whole image).
+    """
+    pred = None if force else svc.store.latest_prediction(image_id)
+    if pred is not None:
+        return pred
+    rec = svc.store.image(image_id)
+    image = load_image(rec.path)
+    if box is None:
+        box = rec.box
+    if box is None and svc.detect is not None:
+        faces = np.asarray(svc.detect(image), np.float32).reshape(-1, 4)
+        box = faces[0] if len(faces) else None
+    p = svc.predictor.predict(image, None if box is None else np.asarray(box, np.float32))
+    row = PredictionRow(image_id=image_id, model_id=svc.model_id, points=np.asarray(p.points, np.float32),
+                        pose=None if p.pose is None else np.asarray(p.pose, np.float32),
+                        confidence=np.asarray(p.confidence, np.float32),
+                        box=None if p.box is None else np.asarray(p.box, np.float32),
+                        uncertainty=float(p.uncertainty))
+    svc.store.save_predictions([row])
+    return svc.store.latest_prediction(image_id) or row
+
+
+def prelabel_all(svc: Services, progress: Callable[[int, int], None] | None = None, *, force: bool = False) -> int:
+    """Run the model on every image that has no prediction yet (all with ``force``); returns how many ran."""
+    todo = [r.id for r in svc.store.images() if force or svc.store.latest_prediction(r.id) is None]
+    for n, image_id in enumerate(todo, start=1):
+        ensure_prediction(svc, image_id, force=force)
+        if progress is not None:
+            progress(n, len(todo))
+    return len(todo)
+
+
+# ------------------------------------------------------------------------------------ opening a face
+def load_state(svc: Services, image_id: int) -> EditState:
+    """A fresh edit state for ``image_id``: its latest saved version, or the model's prediction."""
+    image_id = int(image_id)
+    rec = svc.store.image(image_id)
+    pred = ensure_prediction(svc, image_id)
+    ann = svc.store.latest(image_id)
+    if ann is not None and ann.points.shape == pred.points.shape:
+        touched: list[int] = []
+        m = _PLACED.search(ann.note or "")
+        if m:
+            touched = [int(t) for t in m.group(1).replace(" ", "").split(",") if t]
+        state = editing.start(image_id, ann.points, predicted=pred.points, visibility=ann.visibility,
+                              base_version=ann.version, status=ann.status, touched=touched)
+        pose = ann.pose if ann.pose is not None else pred.pose
+    else:
+        state = editing.start(image_id, pred.points, predicted=pred.points,
+                              base_version=None if ann is None else ann.version,
+                              status="todo" if ann is None else ann.status)
+        pose = pred.pose
+    box = pred.box if pred.box is not None else rec.box
+    return dataclasses.replace(
+        state, name=rec.name or rec.path.name, url=svc.url(rec.path), width=int(rec.width), height=int(rec.height),
+        box=None if box is None else tuple(float(v) for v in box),
+        pose=None if pose is None else tuple(float(v) for v in pose))
+
+
+def render(svc: Services, state: EditState) -> str:
+    """The editor's HTML for ``state``."""
+    if state.image_id is None:
+        return editor.render(image_url=None, width=640, height=480)
+    caption = f"{state.name} · {state.width}×{state.height} px"
+    return editor.render(image_url=state.url, width=state.width, height=state.height, points=state.points,
+                         visibility=state.visibility, touched=state.touched, selected=state.selected,
+                         names=svc.schema.names, edges=svc.schema.edges, box=state.box,
+                         image_id=state.image_id, caption=caption)
+
+
+def info_markdown(svc: Services, state: EditState, order: list[int] | None = None) -> str:
+    """The image panel: name, queue position, status, saved version, the model's confidence and pose."""
+    if state.image_id is None:
+        return "No image open. Add images in the **Queue** tab."
+    lines = []
+    pos = ""
+    if order and state.image_id in order:
+        pos = f" · {order.index(state.image_id) + 1} of {len(order)} in the queue"
+    lines.append(f"**{state.name}** (id {state.image_id}){pos}")
+    hist = svc.store.history(state.image_id)
+    status = STATUS_LABELS.get(state.status, state.status)
+    if hist:
+        last = hist[-1]
+        lines.append(f"Status **{status}** · version {last.version} ({last.source.replace('_', ' ')}) saved by "
+                     f"{last.author}, {last.created_at[:16].replace('T', ' ')} UTC · {len(hist)} version(s)")
+    else:
+        lines.append(f"Status **{status}** · not saved yet (showing the model's prediction)")
+    pred = svc.store.latest_prediction(state.image_id)
+    if pred is not None:
+        conf = float(np.mean(pred.confidence)) if pred.confidence is not None else float("nan")
+        unc = "–" if math.isnan(pred.uncertainty) else f"{pred.uncertainty:.3f}"
+        lines.append(f"Model confidence {conf:.2f} (mean of points) · uncertainty {unc}")
+    if state.pose is not None:
+        y, p, r = state.pose
+        lines.append(f"Head pose: yaw {y:+.0f}°, pitch {p:+.0f}°, roll {r:+.0f}°")
+    return "  \n".join(lines)
+
+
+def readout_markdown(svc: Services, state: EditState) -> str:
+    """Plausibility of the current shape, size of the correction, edits and unsaved changes."""
+    if state.image_id is None or state.num_points == 0:
+        return ""
+    d = float(svc.shape_model.mahalanobis(state.points))
+    level, sentence = editing.plausibility(d, svc.dof)
+    colour = {"plausible": "#1b873f", "unusual": "#b35900", "implausible": "#c62828"}[level]
+    saved = "unsaved changes" if state.dirty else "all changes saved"
+    return (f"<span style='color:{colour}'>●</span> **Shape: {sentence}** (Mahalanobis distance {d:.1f}; "
+            f"a typical face ≈ {math.sqrt(svc.dof):.0f})  \n"
+            f"Correction so far: {editing.correction_px(state):.1f} px mean from the model · "
+            f"{len(state.touched)} point(s) placed by hand  \n"
+            f"{len(state.undo_stack)} undo / {len(state.redo_stack)} redo steps · **{saved}**")
+
+
+def point_markdown(svc: Services, state: EditState) -> tuple[str, str | None]:
+    """(text about the selected point, its visibility name) for the point panel."""
+    i = state.selected
+    if i is None or state.image_id is None:
+        return "Click a point to select it, then set its visibility.", None
+    x, y = state.points[i]
+    vis = editing.VISIBILITY_NAMES[int(state.visibility[i])]
+    origin = "placed by you" if i in state.touched else "model prediction"
+    return (f"Point **#{i} {svc.schema.names[i]}** ({svc.schema.group_of(i).replace('_', ' ')}) at "
+            f"x {x:.1f}, y {y:.1f} px · {origin}", vis)
+
+
+# ----------------------------------------------------------------------------------------- saving
+def save(svc: Services, state: EditState, status: str | None = None) -> EditState:
+    """Save the current points as a new version (a correction) and return the clean state.
+
+    ``status`` None keeps the state's status, moving "to do" to "in progress".
+    Raises ConflictError when someone saved this image after it was opened (nothing is written).
+    """
+    if state.image_id is None:
+        raise ValueError("no image is open")
+    if status is None:
+        status = "in_progress" if state.status == "todo" else state.status
+    note = "placed by hand: " + ",".join(str(i) for i in state.touched) if state.touched else None
+    ann = svc.store.save_annotation(state.image_id, state.points, author=svc.author,
+                                    base_version=state.base_version, source="correction", status=status,
+                                    visibility=state.visibility, pose=state.pose, schema=svc.schema.name,
+                                    note=note)
+    return editing.saved(state, ann.version, ann.status)
+
+
+def autosave(svc: Services, state: EditState) -> EditState:
+    """Save when there are unsaved edits (before moving to another image); otherwise unchanged."""
+    if state.image_id is not None and state.dirty:
+        return save(svc, state)
+    return state
+
+
+# ----------------------------------------------------------------------------------------- queue
+def queue_rows(svc: Services, filter_label: str, sort_label: str):
+    """(display table, order of image ids, status counts line) of the queue."""
+    q = svc.store.queue()
+    v = queue_view.view(q, filter_label, sort_label)
+    return queue_view.table(v), queue_view.order(v), queue_view.counts(q)
+
+
+# ----------------------------------------------------------------------------------------- uploads
+def add_uploads(svc: Services, files: list[str], progress: Callable[[int, int], None] | None = None) -> list[int]:
+    """Copy uploaded image files into ``svc.upload_dir``, add them and pre-label them; returns their ids."""
+    if not files:
+        raise ValueError("choose one or more image files to add")
+    if svc.upload_dir is None:
+        raise ValueError("this workspace has no folder for uploaded images")
+    svc.upload_dir.mkdir(parents=True, exist_ok=True)
+    ids = []
+    for n, f in enumerate(files, start=1):
+        src = Path(f)
+        dst = svc.upload_dir / src.name
+        k = 1
+        while dst.exists() and not _same_file(src, dst):
+            dst = svc.upload_dir / f"{src.stem}-{k}{src.suffix}"
+            k += 1
+        if not dst.exists():
+            shutil.copyfile(src, dst)
+        image_id = svc.store.add_image(dst, dataset="uploads")
+        ensure_prediction(svc, image_id)
+        ids.append(image_id)
+        if progress is not None:
+            progress(n, len(files))
+    return ids
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+
+
+# ----------------------------------------------------------------------------------------- export
+def export_zip(svc: Services, format: str, statuses: list[str] | None) -> tuple[Path, int]:
+    """Export the accepted annotations (``Workspace.export_dataset``) and zip them; (zip path, images)."""
+    statuses = list(statuses or []) or None
+    n = len(svc.store.accepted(statuses=statuses))
+    if n == 0:
+        which = ", ".join(STATUS_LABELS.get(s, s) for s in statuses) if statuses else "any status"
+        raise ValueError(f"nothing to export: no image with an accepted annotation of status {which}")
+    tmp = Path(tempfile.mkdtemp(prefix="asmnet-export-"))
+    out = tmp / f"asmnet-export-{format}"
+    svc.store.export_dataset(out, format, statuses=statuses)
+    archive = shutil.make_archive(str(out), "zip", root_dir=out)
+    return Path(archive), n
+
+
+# =================================================================================== events (ui.py)
+# Each ``on_*`` function is one event. ``svc`` is bound by ui.py; the rest are the event's inputs, and
+# the return value matches the outputs listed next to it in ui.py.
+
+#: outputs of every event that (re)opens a face, in this order
+VIEW_OUTPUTS = ("editor", "state", "info", "readout", "point", "visibility", "x0", "y0", "x1", "y1")
+
+
+def view(svc: Services, state: EditState, order: list[int] | None) -> tuple:
+    """Everything the Annotate tab shows for ``state`` (see ``VIEW_OUTPUTS``)."""
+    point, vis = point_markdown(svc, state)
+    box = state.box if state.box is not None else (None,) * 4
+    return (render(svc, state), state, info_markdown(svc, state, order), readout_markdown(svc, state),
+            point, vis, *[None if v is None else round(float(v), 1) for v in box])
+
+
+@user_errors
+def on_load(svc: Services, filter_label: str, sort_label: str):
+    """Page load: the queue, and the first face of it open in the editor.
+    Outputs: VIEW_OUTPUTS + (queue table, order, counts)."""
+    table, order, counts = queue_rows(svc, filter_label, sort_label)
+    state = load_state(svc, order[0]) if order else EditState()
+    return (*view(svc, state, order), table, order, counts)
+
+
+@user_errors
+def on_open(svc: Services, state: EditState, image_id: int | None, order: list[int]):
+    """Open ``image_id`` after saving unsaved edits of the current face. Outputs: VIEW_OUTPUTS."""
+    if image_id is None:
+        return view(svc, state, order)
+    autosave(svc, state)
+    return view(svc, load_state(svc, int(image_id)), order)
+
+
+@user_errors
+def on_step(svc: Services, state: EditState, order: list[int], delta: int):
+    """Next (+1) / previous (-1) face in the queue order shown, saving unsaved edits first.
+    Outputs: VIEW_OUTPUTS."""
+    target = queue_view.step(order, state.image_id, delta)
+    if target is None:
+        gr.Info("The queue is empty with this filter: change the filter in the Queue tab.")
+        return view(svc, state, order)
+    if state.dirty:
+        state = save(svc, state)
+        gr.Info(f"Saved version {state.base_version} of image {state.image_id} before moving on.")
+    return view(svc, load_state(svc, target), order)
+
+
+def on_drag(svc: Services, state: EditState, stiffness: float, mirror: bool, evt: gr.EventData):
+    """A point was dropped: ``evt.index``, ``evt.x``, ``evt.y`` (image pixels). Outputs: editor, state.
+    Kept lean (no store access, no charts) so the round trip stays short."""
+    return _on_drag(svc, state, stiffness, mirror, int(evt.index), float(evt.x), float(evt.y))
+
+
+@user_errors
+def _on_drag(svc, state, stiffness, mirror, index, x, y):
+    if state.image_id is None:
+        return render(svc, state), state
+    state = editing.move_point(state, index, x, y, shape_model=svc.shape_model, stiffness=float(stiffness or 0),
+                               mirror_pairs=svc.schema.flip_pairs if mirror else None)
+    return render(svc, state), state
+
+
+@user_errors
+def on_select_point(svc: Services, state: EditState, evt: gr.EventData):
+    """A point was clicked (``evt.index``). Outputs: editor, state, point text, visibility."""
+    if state.image_id is None:
+        return render(svc, state), state, *point_markdown(svc, state)
+    state = editing.select(state, int(evt.index))
+    return render(svc, state), state, *point_markdown(svc, state)
+
+
+@user_errors
+def on_visibility(svc: Services, state: EditState, visibility: str | None):
+    """The visibility radio changed: applies to the selected point. Outputs: editor, state."""
+    if state.image_id is None or state.selected is None or visibility is None:
+        return render(svc, state), state
+    state = editing.set_visibility(state, state.selected, visibility)
+    return render(svc, state), state
+
+
+@user_errors
+def on_edit(svc: Services, state: EditState, action: str):
+    """Undo / redo / reset to the model's prediction. Outputs: editor, state."""
+    if state.image_id is None:
+        return render(svc, state), state
+    fn = {"undo": editing.undo, "redo": editing.redo, "reset": editing.reset}[action]
+    state = fn(state)
+    return render(svc, state), state
+
+
+def on_readout(svc: Services, state: EditState):
+    """After any edit (chained with .then): plausibility readout, point text, visibility."""
+    return readout_markdown(svc, state), *point_markdown(svc, state)
+
+
+@user_errors
+def on_save(svc: Services, state: EditState, order: list[int], status: str | None = None):
+    """Save (a new version; optionally with a new status). Outputs: state, info, readout."""
+    if state.image_id is None:
+        raise ValueError("no image is open")
+    state = save(svc, state, status)
+    label = STATUS_LABELS.get(state.status, state.status)
+    gr.Info(f"Saved version {state.base_version} of {state.name} ({label}).")
+    return state, info_markdown(svc, state, order), readout_markdown(svc, state)
+
+
+@user_errors
+def on_reload(svc: Services, state: EditState, order: list[int]):
+    """Discard unsaved edits and show the latest saved version. Outputs: VIEW_OUTPUTS."""
+    if state.image_id is None:
+        return view(svc, state, order)
+    return view(svc, load_state(svc, state.image_id), order)
+
+
+@user_errors
+def on_rerun(svc: Services, state: EditState, x0, y0, x1, y1):
+    """Run the model again in the box typed in the fields (undoable). Outputs: editor, state."""
+    if state.image_id is None:
+        raise ValueError("no image is open")
+    box = np.array([x0, y0, x1, y1], dtype=np.float64)
+    if not np.all(np.isfinite(box)) or box[2] - box[0] < 8 or box[3] - box[1] < 8:
+        raise ValueError("the face box needs x0 < x1 and y0 < y1 (at least 8 px apart), in image pixels")
+    box = np.clip(box, [0, 0, 0, 0], [state.width - 1, state.height - 1] * 2).astype(np.float32)
+    pred = ensure_prediction(svc, state.image_id, box=box, force=True)
+    new = editing.replace_points(state, pred.points)
+    new = dataclasses.replace(new, box=tuple(float(v) for v in pred.box) if pred.box is not None else tuple(box),
+                              pose=None if pred.pose is None else tuple(float(v) for v in pred.pose))
+    gr.Info("The model ran again in the new box; 'Undo' brings the previous points back.")
+    return render(svc, new), new
+
+
+@user_errors
+def on_detect(svc: Services, state: EditState):
+    """Detect the face again and fill the box fields. Outputs: x0, y0, x1, y1."""
+    if state.image_id is None:
+        raise ValueError("no image is open")
+    if svc.detect is None:
+        raise ValueError("no face detector is available; type the box by hand")
+    faces = np.asarray(svc.detect(load_image(svc.store.image_path(state.image_id))), np.float32).reshape(-1, 4)
+    if not len(faces):
+        raise ValueError("no face found in this image: type the face box by hand")
+    return tuple(round(float(v), 1) for v in faces[0])
+
+
+@user_errors
+def on_queue(svc: Services, filter_label: str, sort_label: str):
+    """Filter / order changed or refresh. Outputs: queue table, order, counts."""
+    return queue_rows(svc, filter_label, sort_label)
+
+
+@user_errors
+def on_queue_select(svc: Services, state: EditState, order: list[int], evt: gr.SelectData):
+    """A queue row was clicked: open that face in the Annotate tab. Outputs: VIEW_OUTPUTS + tabs."""
+    row = evt.row_value
+    image_id = int(row[0]) if row else None
+    return (*on_open.__wrapped__(svc, state, image_id, order), gr.Tabs(selected="annotate"))
+
+
+@user_errors
+def on_prelabel(svc: Services, progress=gr.Progress()):
+    """Run the model on every image without a prediction. Outputs: message."""
+    n = prelabel_all(svc, lambda i, total: progress((i, total), desc="pre-labelling"))
+    return f"Pre-labelled {n} image(s); every image now has a model prediction."
+
+
+@user_errors
+def on_upload(svc: Services, files, progress=gr.Progress()):
+    """Images were uploaded: add and pre-label them. Outputs: message."""
+    paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (files or [])]
+    ids = add_uploads(svc, paths, lambda i, total: progress((i, total), desc="adding images"))
+    return f"Added {len(ids)} image(s) (ids {', '.join(map(str, ids))}) with model predictions."
+
+
+@user_errors
+def on_evaluate(svc: Services, reference: str, normaliser: str):
+    """Evaluate the model against the chosen reference.
+    Outputs: summary, CED, failure rate, per-landmark NME, pose, gallery, worst ids."""
+    from annotator import evaluation_view as ev
+
+    source = ev.REFERENCES[queue_view.check_choice(reference, ev.REFERENCES, "reference")]
+    pairs = ev.gather(svc.store, source)
+    n_images = len(svc.store.images())
+    if len(pairs.ids) == 0:
+        what = "saved corrections: save a face in the Annotate tab" if source == "correction" else \
+            "imported ground truth: start the app with --import DIR --format NAME"
+        msg = f"Nothing to evaluate yet: no image has both a model prediction and {what}."
+        e = ev.empty_figure(msg)
+        return msg, e, e, e, e, [], []
+    rep = ev.report(pairs, svc.schema, normaliser)
+    gallery, ids = ev.worst_gallery(svc.store, rep, pairs)
+    return (ev.summary_markdown(rep, reference, n_images), plots.ced_figure({"model vs " + reference: rep}),
+            plots.failure_rate_figure({"model vs " + reference: rep}), plots.landmark_nme_figure(rep),
+            ev.pose_figure(rep, pairs), gallery, ids)
+
+
+@user_errors
+def on_gallery_select(svc: Services, state: EditState, worst_ids: list[int], order: list[int], evt: gr.SelectData):
+    """A worst face was clicked: open it in the Annotate tab. Outputs: VIEW_OUTPUTS + tabs."""
+    image_id = worst_ids[int(evt.index)] if worst_ids and evt.index is not None else None
+    return (*on_open.__wrapped__(svc, state, image_id, order), gr.Tabs(selected="annotate"))
+
+
+@user_errors
+def on_export(svc: Services, format: str, statuses: list[str]):
+    """Export as a zip. Outputs: file, message."""
+    path, n = export_zip(svc, format, statuses)
+    which = ", ".join(STATUS_LABELS.get(s, s) for s in statuses) if statuses else "any status"
+    cli = (f"asmnet export {svc.store.path or 'WORKSPACE.db'} OUT_DIR --format {format}"
+           + (f" --status {','.join(statuses)}" if statuses else ""))
+    return str(path), (f"Exported **{n} image(s)** ({which}) in **{format}** format: `{path.name}`.  \n"
+                       f"The same from a terminal: `{cli}`")

@@ -1,0 +1,105 @@
+"""The work queue as the page shows it: filtering, ordering and the table's columns (pure pandas).
+
+``Workspace.queue()`` gives one row per image; :func:`view` filters and sorts it for display, and the
+order of its ``image_id`` column is what *next* / *previous* follow.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+#: label shown in the page -> the store's status values it keeps (None = every image)
+FILTERS: dict[str, tuple[str, ...] | None] = {
+    "all images": None,
+    "not finished (to do + in progress)": ("todo", "in_progress"),
+    "to do": ("todo",),
+    "in progress": ("in_progress",),
+    "done": ("done",),
+    "reviewed": ("reviewed",),
+    "done + reviewed": ("done", "reviewed"),
+}
+
+#: label shown in the page -> (column, ascending); rows with no value go last
+SORTS: dict[str, tuple[str, bool]] = {
+    "least certain first (model uncertainty)": ("uncertainty", False),
+    "lowest model confidence first": ("confidence", True),
+    "largest correction first": ("correction_px", False),
+    "recently edited first": ("updated_at", False),
+    "image order": ("image_id", True),
+}
+
+DEFAULT_FILTER = "all images"
+DEFAULT_SORT = "least certain first (model uncertainty)"
+
+STATUS_LABELS = {"todo": "to do", "in_progress": "in progress", "done": "done", "reviewed": "reviewed"}
+
+#: columns of the table in the page (the first is the image id the row opens)
+COLUMNS = ["id", "image", "status", "by", "saved (UTC)", "model confidence", "uncertainty",
+           "correction (px)", "split"]
+
+
+def check_choice(value: str, choices: dict, what: str) -> str:
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}; choose one of {list(choices)}")
+    return value
+
+
+def view(queue: pd.DataFrame, filter_label: str = DEFAULT_FILTER, sort_label: str = DEFAULT_SORT) -> pd.DataFrame:
+    """The rows of ``queue`` (columns of ``Workspace.QUEUE_COLUMNS``) kept by the filter, in sort order.
+
+    Ties and missing values keep image-id order, missing values last, so the order is stable.
+    """
+    statuses = FILTERS[check_choice(filter_label, FILTERS, "queue filter")]
+    column, ascending = SORTS[check_choice(sort_label, SORTS, "queue order")]
+    df = queue if statuses is None else queue[queue["status"].isin(statuses)]
+    df = df.sort_values("image_id", kind="stable")
+    if column != "image_id":
+        df = df.sort_values(column, ascending=ascending, kind="stable", na_position="last")
+    return df.reset_index(drop=True)
+
+
+def order(df: pd.DataFrame) -> list[int]:
+    """The image ids of a :func:`view` in display order."""
+    return [int(i) for i in df["image_id"].tolist()]
+
+
+def _num(v, digits: int) -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return "–"
+    return "–" if math.isnan(f) else f"{f:.{digits}f}"
+
+
+def table(df: pd.DataFrame) -> pd.DataFrame:
+    """The display table (``COLUMNS``) of a :func:`view`: readable status, short times, rounded numbers."""
+    rows = []
+    for r in df.itertuples(index=False):
+        when = r.updated_at or ""
+        rows.append([
+            int(r.image_id), Path(str(r.path)).name, STATUS_LABELS.get(r.status, r.status), r.author or "–",
+            when[:16].replace("T", " ") if when else "–", _num(r.confidence, 2), _num(r.uncertainty, 3),
+            _num(r.correction_px, 1), r.split or "–",
+        ])
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def step(order_ids: list[int], current: int | None, delta: int) -> int | None:
+    """The id ``delta`` places after ``current`` in ``order_ids`` (wrapping); the first when ``current``
+    is not in the order; None for an empty order."""
+    if not order_ids:
+        return None
+    if current not in order_ids:
+        return order_ids[0] if delta >= 0 else order_ids[-1]
+    i = order_ids.index(current)
+    return order_ids[(i + delta) % len(order_ids)]
+
+
+def counts(queue: pd.DataFrame) -> str:
+    """One line: how many images per status."""
+    c = queue["status"].value_counts()
+    parts = [f"{int(c.get(s, 0))} {label}" for s, label in STATUS_LABELS.items()]
+    return f"{len(queue)} images: " + " · ".join(parts)
+

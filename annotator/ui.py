@@ -1,0 +1,185 @@
+"""``build_app(services) -> gr.Blocks``: the page's layout and its wiring, nothing else.
+
+Every event calls one function of :mod:`annotator.handlers` (bound to the services with
+``handlers.bind``). Drags update only the editor and the state; readouts follow in a chained
+``.then()`` and charts only when the Evaluate tab is opened or refreshed.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from annotator import editor, evaluation_view, handlers as h, queue as queue_view
+from annotator.editing import EditState
+from datasets.formats import format_names
+from evaluation.metrics import NORMALISERS
+
+#: page-level CSS (pass to ``launch(css=...)``; the editor's own CSS travels with its component)
+CSS = """
+.asm-header { margin-bottom: 0 !important; }
+.asm-header p { color: var(--body-text-color-subdued); }
+#btn-save, #btn-done { min-width: 0; }
+.asm-small { font-size: 13px; }
+footer { display: none !important; }
+"""
+
+STATUS_CHOICES = [(label, key) for key, label in queue_view.STATUS_LABELS.items()]
+
+
+def launch_options() -> dict:
+    """Keyword arguments for ``demo.launch`` that the page needs (CSS, no SSR, upload limit)."""
+    return {"css": CSS, "ssr_mode": False, "max_file_size": "25mb", "footer_links": []}
+
+
+def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
+    """The whole app for one workspace. ``svc`` holds the store, predictor and shape model."""
+    ws_name = str(svc.store.path) if svc.store.path else "in-memory workspace"
+    model_name = getattr(svc.predictor, "name", "model")
+    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+        state = gr.State(EditState())
+        order = gr.State([])
+        worst_ids = gr.State([])
+        gr.Markdown(f"## ASMNet Studio · 68-point facial landmarks\n"
+                    f"Workspace `{ws_name}` · saving as **{svc.author}** · model `{model_name}`",
+                    elem_classes="asm-header")
+        with gr.Tabs(selected="annotate") as tabs:
+            # ------------------------------------------------------------------ Annotate
+            with gr.Tab("Annotate", id="annotate"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=480):
+                        with gr.Row():
+                            prev_btn = gr.Button("◀ Previous  (P)", elem_id="btn-prev", size="sm")
+                            next_btn = gr.Button("Save and next ▶  (N)", elem_id="btn-next", size="sm",
+                                                 variant="primary")
+                        ed = editor.landmark_editor()
+                        gr.Markdown("Cyan: the model's points · orange: points you placed (kept fixed when you "
+                                    "move others) · hollow dashed: occluded · red: outside the image · "
+                                    "dashed yellow box: the face box the model used.", elem_classes="asm-small")
+                    with gr.Column(scale=1, min_width=320):
+                        info = gr.Markdown()
+                        readout = gr.Markdown()
+                        with gr.Group():
+                            stiffness = gr.Slider(0, 1, value=1.0, step=0.05, label="Shape constraint",
+                                                  info="After a drag, the other points move to the closest "
+                                                       "plausible face. 0 = free drag (only that point moves).")
+                            mirror = gr.Checkbox(False, label="Mirror mode (M): the left/right partner moves "
+                                                              "symmetrically", elem_id="chk-mirror")
+                        with gr.Row():
+                            undo_btn = gr.Button("↶ Undo", elem_id="btn-undo", size="sm")
+                            redo_btn = gr.Button("↷ Redo", elem_id="btn-redo", size="sm")
+                            reset_btn = gr.Button("Reset to model", elem_id="btn-reset", size="sm")
+                        with gr.Group():
+                            point = gr.Markdown(padding=True)
+                            visibility = gr.Radio(["visible", "occluded", "outside"], label="Selected point is",
+                                                  value=None, elem_id="radio-visibility")
+                        with gr.Row():
+                            save_btn = gr.Button("Save (Ctrl+S)", elem_id="btn-save", variant="primary", size="sm")
+                            done_btn = gr.Button("Mark done (D)", elem_id="btn-done", size="sm")
+                            reviewed_btn = gr.Button("Mark reviewed", elem_id="btn-reviewed", size="sm")
+                        reload_btn = gr.Button("Reload saved version (discard unsaved edits)",
+                                               elem_id="btn-reload", size="sm", variant="secondary")
+                        with gr.Accordion("Face box and model", open=False):
+                            gr.Markdown("The model looks inside this box (pixels). Change it and re-run the model "
+                                        "when the points are far off.", elem_classes="asm-small")
+                            with gr.Row():
+                                x0 = gr.Number(label="x0 (left)", precision=1, min_width=60)
+                                y0 = gr.Number(label="y0 (top)", precision=1, min_width=60)
+                            with gr.Row():
+                                x1 = gr.Number(label="x1 (right)", precision=1, min_width=60)
+                                y1 = gr.Number(label="y1 (bottom)", precision=1, min_width=60)
+                            with gr.Row():
+                                detect_btn = gr.Button("Detect face", size="sm", elem_id="btn-detect")
+                                rerun_btn = gr.Button("Re-run model in box", size="sm", elem_id="btn-rerun")
+                        with gr.Accordion("Keyboard shortcuts", open=False):
+                            gr.Markdown(editor.shortcuts_markdown(), elem_classes="asm-small")
+            # ------------------------------------------------------------------ Queue
+            with gr.Tab("Queue", id="queue"):
+                with gr.Row():
+                    flt = gr.Dropdown(list(queue_view.FILTERS), value=queue_view.DEFAULT_FILTER, label="Show",
+                                      elem_id="queue-filter")
+                    srt = gr.Dropdown(list(queue_view.SORTS), value=queue_view.DEFAULT_SORT, label="Order",
+                                      info="'Next' in the Annotate tab follows this order.", elem_id="queue-sort")
+                    refresh_btn = gr.Button("Refresh", size="sm", scale=0)
+                counts = gr.Markdown()
+                table = gr.Dataframe(interactive=False, wrap=True, elem_id="queue-table", max_height=520,
+                                     label="Click a row to open that face")
+                with gr.Accordion("Add images and pre-label", open=False):
+                    uploads = gr.File(file_count="multiple", file_types=["image"], label="Add face images "
+                                      "(max 25 MB each; copied into the workspace's image folder)")
+                    with gr.Row():
+                        prelabel_btn = gr.Button("Pre-label every image without a prediction", size="sm")
+                    add_msg = gr.Markdown()
+            # ------------------------------------------------------------------ Evaluate
+            with gr.Tab("Evaluate", id="evaluate") as eval_tab:
+                with gr.Row():
+                    reference = gr.Radio(list(evaluation_view.REFERENCES), value=evaluation_view.DEFAULT_REFERENCE,
+                                         label="Compare the model's predictions with")
+                    normaliser = gr.Dropdown(list(NORMALISERS), value="interocular", label="NME normalised by")
+                    eval_btn = gr.Button("Refresh", size="sm", scale=0, elem_id="btn-evaluate")
+                eval_summary = gr.Markdown()
+                with gr.Row():
+                    ced_plot = gr.Plot(label="CED", elem_id="plot-ced")
+                    fr_plot = gr.Plot(label="Failure rate", elem_id="plot-fr")
+                with gr.Row():
+                    lm_plot = gr.Plot(label="Per-landmark NME", elem_id="plot-landmarks")
+                    pose_plot = gr.Plot(label="Pose", elem_id="plot-pose")
+                gallery = gr.Gallery(label="Worst faces (cyan: model, orange: reference) · click one to open it",
+                                     columns=6, height="auto", allow_preview=False, elem_id="worst-gallery")
+            # ------------------------------------------------------------------ Export
+            with gr.Tab("Export", id="export"):
+                gr.Markdown("Writes the refined dataset: for each image its latest correction (or its imported "
+                            "ground truth when it has none), with its split.")
+                with gr.Row():
+                    fmt = gr.Dropdown(format_names(), value="pts" if "pts" in format_names() else None,
+                                      label="Format", elem_id="export-format")
+                    statuses = gr.CheckboxGroup(STATUS_CHOICES, value=[], label="Only images with status "
+                                                "(none ticked = every image)", elem_id="export-status")
+                export_btn = gr.Button("Export as zip", variant="primary", elem_id="btn-export")
+                export_msg = gr.Markdown()
+                export_file = gr.File(label="Download", elem_id="export-file", interactive=False)
+
+        # ---------------------------------------------------------------------- wiring
+        view_out = [ed, state, info, readout, point, visibility, x0, y0, x1, y1]
+        queue_out = [table, order, counts]
+        edit_out = [ed, state]
+        readout_out = [readout, point, visibility]
+
+        def after_edit(ev):
+            return ev.then(h.bind(h.on_readout, svc), [state], readout_out, show_progress="hidden")
+
+        demo.load(h.bind(h.on_load, svc), [flt, srt], view_out + queue_out)
+
+        drag = ed.drag_end(h.bind(h.on_drag, svc), [state, stiffness, mirror], edit_out,
+                           show_progress="hidden", trigger_mode="always_last")
+        after_edit(drag)
+        ed.select_point(h.bind(h.on_select_point, svc), [state], edit_out + [point, visibility],
+                        show_progress="hidden")
+        visibility.input(h.bind(h.on_visibility, svc), [state, visibility], edit_out, show_progress="hidden")
+        for btn, action in ((undo_btn, "undo"), (redo_btn, "redo"), (reset_btn, "reset")):
+            after_edit(btn.click(h.bind(h.on_edit, svc, action=action), [state], edit_out, show_progress="hidden"))
+
+        refresh_queue = h.bind(h.on_queue, svc)
+        for btn, status in ((save_btn, None), (done_btn, "done"), (reviewed_btn, "reviewed")):
+            btn.click(h.bind(h.on_save, svc, status=status), [state, order], [state, info, readout]) \
+                .then(refresh_queue, [flt, srt], queue_out, show_progress="hidden")
+        reload_btn.click(h.bind(h.on_reload, svc), [state, order], view_out)
+        for btn, delta in ((next_btn, 1), (prev_btn, -1)):
+            btn.click(h.bind(h.on_step, svc, delta=delta), [state, order], view_out) \
+                .then(refresh_queue, [flt, srt], queue_out, show_progress="hidden")
+        after_edit(rerun_btn.click(h.bind(h.on_rerun, svc), [state, x0, y0, x1, y1], edit_out))
+        detect_btn.click(h.bind(h.on_detect, svc), [state], [x0, y0, x1, y1])
+
+        for ev in (flt.change, srt.change, refresh_btn.click):
+            ev(refresh_queue, [flt, srt], queue_out)
+        table.select(h.bind(h.on_queue_select, svc), [state, order], view_out + [tabs])
+        uploads.upload(h.bind(h.on_upload, svc), [uploads], [add_msg]) \
+            .then(refresh_queue, [flt, srt], queue_out, show_progress="hidden")
+        prelabel_btn.click(h.bind(h.on_prelabel, svc), None, [add_msg]) \
+            .then(refresh_queue, [flt, srt], queue_out, show_progress="hidden")
+
+        eval_out = [eval_summary, ced_plot, fr_plot, lm_plot, pose_plot, gallery, worst_ids]
+        for ev in (eval_tab.select, eval_btn.click, reference.change, normaliser.change):
+            ev(h.bind(h.on_evaluate, svc), [reference, normaliser], eval_out)
+        gallery.select(h.bind(h.on_gallery_select, svc), [state, worst_ids, order], view_out + [tabs])
+
+        export_btn.click(h.bind(h.on_export, svc), [fmt, statuses], [export_file, export_msg])
+    return demo

@@ -1,0 +1,221 @@
+"""ASMNet Studio's web app: the composition root (arguments -> store + predictor + shape model -> UI).
+
+    python app.py [WORKSPACE.db] [--import DIR --format NAME] [--host HOST] [--port PORT]
+                  [--author NAME] [--auth USER:PASSWORD] [--weights CHECKPOINT.pt]
+
+Without WORKSPACE.db the built-in default workspace opens (created on first start in
+``~/.local/share/asmnet-studio/default.db``, see ``annotator.samples``): public-domain faces that ship
+inside installed packages, pre-labelled by the model. The server binds 127.0.0.1 unless ``--host`` says
+otherwise; any other address requires ``--auth USER:PASSWORD`` (or ``ASMNET_AUTH``) and the app refuses
+to start without it.
+
+Importing this module builds nothing: tests call :func:`parse_args` and :func:`create_demo`; only
+``python app.py`` launches a server.
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+DEFAULT_PORT = 7860
+log = logging.getLogger("asmnet.app")
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach."""
+    return host in LOOPBACK or host.startswith("127.")
+
+
+def parse_auth(text: str | None) -> tuple[str, str] | None:
+    """``"user:password"`` -> (user, password); None for None / empty. ValueError when malformed."""
+    if not text:
+        return None
+    user, sep, password = text.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("authentication must be given as USER:PASSWORD (both non-empty)")
+    return user, password
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from annotator.samples import default_workspace_path
+
+    p = argparse.ArgumentParser(prog="python app.py", description=(
+        "ASMNet Studio: correct and evaluate 68-point facial landmarks in the browser. Without WORKSPACE the "
+        f"built-in sample workspace opens ({default_workspace_path()})."))
+    p.add_argument("workspace", nargs="?", default=None, metavar="WORKSPACE.db",
+                   help="workspace file (created when missing)")
+    p.add_argument("--import", dest="import_dir", metavar="DIR", help="import a dataset folder into the workspace")
+    p.add_argument("--format", metavar="NAME", help="format of the --import folder (e.g. pts, aflw2000, wflw, coco, csv)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: this machine only; others need --auth)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--author", default=None, help="name saved with your annotations (default: your login name)")
+    p.add_argument("--auth", default=None, metavar="USER:PASSWORD",
+                   help="require this login (also from the ASMNET_AUTH environment variable); "
+                        "mandatory when --host is not a loopback address")
+    p.add_argument("--weights", default=None, metavar="CHECKPOINT.pt",
+                   help="model checkpoint (default: the one shipped in asmnet/weights)")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse and check the arguments; exits with a message (status 2) when they cannot work, including
+    a non-loopback ``--host`` without ``--auth`` / ``ASMNET_AUTH``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if bool(args.import_dir) != bool(args.format):
+        parser.error("--import DIR and --format NAME go together")
+    if args.format:
+        from datasets.formats import format_names
+
+        if args.format not in format_names():
+            parser.error(f"unknown --format {args.format!r}; choose one of {format_names()}")
+    if not 0 < args.port < 65536:
+        parser.error(f"--port must be 1..65535, found {args.port}")
+    try:
+        args.auth = parse_auth(args.auth or os.environ.get("ASMNET_AUTH"))
+    except ValueError as exc:
+        parser.error(str(exc))
+    if not is_loopback(args.host) and args.auth is None:
+        parser.error(f"refusing to serve on {args.host} without authentication: anyone who can reach this "
+                     "address could read and change the workspace. Add --auth USER:PASSWORD (or set "
+                     "ASMNET_AUTH), or keep the default --host 127.0.0.1.")
+    args.author = args.author or os.environ.get("ASMNET_AUTHOR") or _login_name()
+    return args
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "annotator"
+
+
+def safe_detector():
+    """``asmnet.detect.detect_faces``, or a detector that finds nothing when it cannot run here."""
+    try:
+        from asmnet.detect import detect_faces
+    except Exception as exc:  # pragma: no cover - depends on the OpenCV build
+        log.warning("face detector unavailable (%s); type face boxes by hand", exc)
+        return None
+    warned = []
+
+    def detect(image):
+        import numpy as np
+
+        try:
+            return detect_faces(image)
+        except Exception as exc:  # an OpenCV build without the cascade module
+            if not warned:
+                log.warning("face detection failed (%s: %s); the model will use the whole image "
+                            "unless you type a face box", type(exc).__name__, exc)
+                warned.append(True)
+            return np.zeros((0, 4), np.float32)
+
+    return detect
+
+
+def load_model(weights: str | None):
+    """(predictor, checkpoint path) for ``--weights`` or the shipped default."""
+    from asmnet.predictor import Predictor
+
+    if weights:
+        return Predictor.from_checkpoint(weights), str(weights)
+    p = Predictor.default()
+    return p, str(getattr(p, "checkpoint", "") or "asmnet/weights (default)")
+
+
+def create_services(args: argparse.Namespace, *, predictor=None, shape_model=None, checkpoint: str = "",
+                    progress: bool = True):
+    """Open (or create) the workspace, import / pre-label as asked, and bundle the services.
+
+    ``predictor`` / ``shape_model`` default to the shipped model and its shape model.
+    """
+    from annotator import handlers, samples
+    from datasets.store import Workspace
+
+    if predictor is None:
+        predictor, checkpoint = load_model(args.weights)
+    shape_model = shape_model if shape_model is not None else predictor.shape_model
+    path = Path(args.workspace) if args.workspace else samples.default_workspace_path()
+    fresh_default = args.workspace is None and not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = Workspace(path)
+    svc = handlers.Services(store=store, predictor=predictor, shape_model=shape_model, author=args.author,
+                            detect=safe_detector(), upload_dir=path.parent / f"{path.stem}-images",
+                            schema=getattr(predictor, "schema", None) or handlers.get_schema("ibug68"),
+                            checkpoint=checkpoint)
+    if fresh_default:
+        samples.add_bundled_faces(store)
+    if args.import_dir:
+        from datasets.formats import read_dataset
+
+        ds = read_dataset(args.import_dir, args.format)
+        report = store.import_dataset(ds, author=f"import ({args.author})", progress=_bar("importing", progress))
+        print(f"imported {args.import_dir}: {report.summary()}")
+        for problem in (report.skipped + report.problems)[:10]:
+            print(f"  skipped: {problem}")
+    missing = sum(store.latest_prediction(r.id) is None for r in store.images())
+    if missing:
+        handlers.prelabel_all(svc, _bar("pre-labelling", progress))
+    return svc
+
+
+def _bar(desc: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    bar = {}
+
+    def update(done: int, total: int) -> None:
+        if "b" not in bar:
+            bar["b"] = tqdm(total=total, desc=desc, unit="image")
+        bar["b"].n = done
+        bar["b"].refresh()
+        if done >= total:
+            bar.pop("b").close()
+
+    return update
+
+
+def create_demo(args: argparse.Namespace, **kwargs):
+    """(demo, services) for parsed ``args``; keyword arguments go to :func:`create_services`."""
+    from annotator.ui import build_app
+
+    svc = create_services(args, **kwargs)
+    return build_app(svc), svc
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    from annotator.ui import launch_options
+    from datasets.errors import DataError
+
+    try:
+        demo, svc = create_demo(args)
+    except (DataError, ValueError, FileNotFoundError) as exc:
+        print(f"app.py: error: {exc}", file=sys.stderr)
+        return 1
+    n = len(svc.store.images())
+    print(f"ASMNet Studio: workspace {svc.store.path} ({n} images), saving as {svc.author!r}")
+    if args.auth:
+        print(f"authentication required: user {args.auth[0]!r} (serving on {args.host}:{args.port})")
+    else:
+        print(f"serving on {args.host} only (this machine); to share on a network use --host 0.0.0.0 "
+              "--auth USER:PASSWORD")
+    demo.launch(server_name=args.host, server_port=args.port, auth=args.auth,
+                auth_message="ASMNet Studio: sign in" if args.auth else None, **launch_options())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
