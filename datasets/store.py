@@ -421,6 +421,9 @@ class Workspace:
                 self._enable_wal()
             if version < SCHEMA_VERSION:
                 self._migrate()
+        except sqlite3.DatabaseError as exc:  # e.g. a damaged file whose header looked fine
+            self.db.conn.close()
+            raise StoreError(f"{self._where}: cannot use this workspace file ({type(exc).__name__}: {exc})") from None
         except BaseException:
             self.db.conn.close()
             raise
@@ -474,7 +477,9 @@ class Workspace:
     def _enable_wal(self) -> None:
         try:
             mode = self.db.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            self.db.conn.execute("PRAGMA synchronous = NORMAL")  # safe in WAL: a crash loses no commit
+            # In WAL mode NORMAL never corrupts the file; a process crash loses no commit, a power cut
+            # at most the last few.
+            self.db.conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.OperationalError as exc:
             raise StoreError(f"{self._where}: cannot switch to WAL mode ({exc})") from None
         if str(mode).lower() != "wal":
@@ -526,15 +531,13 @@ class Workspace:
                                  f"the workspace for more than {self.timeout:g} s") from None
             try:
                 yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            try:
                 conn.execute("COMMIT")
-            except sqlite3.Error:
+            except BaseException as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"{self._where}: the write failed and was rolled back "
+                                     f"({type(exc).__name__}: {exc})") from exc
                 raise
 
     @contextmanager
@@ -549,11 +552,14 @@ class Workspace:
                 if conn.in_transaction:
                     conn.execute("COMMIT")
 
-    @staticmethod
-    def _rows(conn: sqlite3.Connection, sql: str, params: Sequence = ()) -> list[dict]:
-        cur = conn.execute(sql, params)
-        keys = [d[0] for d in cur.description]
-        return [dict(zip(keys, row)) for row in cur.fetchall()]
+    def _rows(self, conn: sqlite3.Connection, sql: str, params: Sequence = ()) -> list[dict]:
+        """Rows of a SELECT as dicts; a damaged file is a StoreError naming it."""
+        try:
+            cur = conn.execute(sql, params)
+            keys = [d[0] for d in cur.description]
+            return [dict(zip(keys, row)) for row in cur.fetchall()]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self._where}: cannot read the workspace ({type(exc).__name__}: {exc})") from exc
 
     # -- images ---------------------------------------------------------------------------------
 
@@ -869,6 +875,12 @@ class Workspace:
     def check(self) -> list[str]:
         """Problems found by ``PRAGMA integrity_check``, the foreign-key check and the history rules
         (versions 1..n contiguous per image, base_version = version - 1); empty when all is well."""
+        try:
+            return self._check()
+        except sqlite3.DatabaseError as exc:
+            return [f"{self._where}: {type(exc).__name__}: {exc}"]
+
+    def _check(self) -> list[str]:
         with self._read() as conn:
             out = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
             out += [f"foreign key: {tuple(r)}" for r in conn.execute("PRAGMA foreign_key_check")]

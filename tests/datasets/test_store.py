@@ -354,3 +354,20 @@ def test_opening_errors_name_the_file(tmp_path):
         Workspace(tmp_path / "nope.db", create=False)
     with pytest.raises(StoreError, match="does not exist"):
         Workspace(tmp_path / "no" / "such" / "w.db")
+
+
+def test_a_damaged_workspace_gives_store_errors_naming_it(tmp_path, img):
+    path = tmp_path / "damaged.db"
+    with Workspace(path) as w:
+        w.add_image(img)
+    data = path.read_bytes()
+    path.write_bytes(data[:4096] + b"\x01" * (len(data) - 4096))  # header fine, every other page garbage
+    try:
+        w = Workspace(path)
+    except StoreError as exc:
+        assert "damaged.db" in str(exc)
+        return
+    with w:
+        assert w.check() and "damaged.db" in w.check()[0]
+        with pytest.raises(StoreError, match="damaged.db"):
+            w.images()
