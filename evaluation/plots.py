@@ -46,6 +46,14 @@ def _legend_label(label: str, report: Report) -> str:
     return f"{label} (FR@{t:g}% {fr_s}, AUC@{t:g}% {auc_s})"
 
 
+#: above this many points a scatter is drawn with WebGL (go.Scattergl); below it, as SVG (works without WebGL)
+WEBGL_ABOVE = 5000
+
+
+def _scatter(n: int):
+    return go.Scattergl if n > WEBGL_ABOVE else go.Scatter
+
+
 def _face_axes(fig: go.Figure, row: int | None = None, col: int | None = None) -> None:
     """Image orientation: y down, equal scales."""
     kw = {} if row is None else {"row": row, "col": col}
@@ -155,7 +163,7 @@ def pose_error_figure(report: Report, *, title: str = "Pose error vs ground-trut
     mae = report.summary.get("pose_mae", {})
     fig = make_subplots(rows=1, cols=3, subplot_titles=[f"{a} (MAE {mae.get(a, float('nan')):.2f}°)" for a in ANGLES])
     for i, a in enumerate(ANGLES, start=1):
-        fig.add_trace(go.Scattergl(
+        fig.add_trace(_scatter(len(df))(
             x=df[f"{a}_gt"], y=df[f"{a}_err"], mode="markers", name=a, showlegend=False,
             marker={"size": 5, "opacity": 0.6, "color": _PALETTE[i - 1]}, text=df["image"],
             hovertemplate="%{text}<br>true %{x:.1f}°, error %{y:.1f}°<extra></extra>"), row=1, col=i)
@@ -175,7 +183,7 @@ def pose_scatter_figure(report: Report, *, title: str = "Predicted vs true pose"
         lo, hi = (float(np.nanmin(both)), float(np.nanmax(both))) if both.size else (-90.0, 90.0)
         fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line={"color": "#888", "dash": "dash"},
                                  hoverinfo="skip", showlegend=False), row=1, col=i)
-        fig.add_trace(go.Scattergl(
+        fig.add_trace(_scatter(len(df))(
             x=x, y=y, mode="markers", name=a, showlegend=False, text=df["image"],
             marker={"size": 5, "opacity": 0.6, "color": _PALETTE[i - 1]},
             hovertemplate="%{text}<br>true %{x:.1f}°, predicted %{y:.1f}°<extra></extra>"), row=1, col=i)
@@ -208,7 +216,7 @@ def nme_vs_yaw_figure(report: Report, *, title: str = "NME vs |yaw|") -> go.Figu
         raise ValueError("this report has no ground-truth pose (evaluate it with gt_pose)")
     x = df["yaw_gt"].abs()
     fig = go.Figure()
-    fig.add_trace(go.Scattergl(x=x, y=df["nme"], mode="markers", name="images", text=df["image"],
+    fig.add_trace(_scatter(len(df))(x=x, y=df["nme"], mode="markers", name="images", text=df["image"],
                                marker={"size": 5, "opacity": 0.55, "color": _PALETTE[0]},
                                hovertemplate="%{text}<br>|yaw| %{x:.1f}°, NME %{y:.2f}%<extra></extra>"))
     buckets = report.summary.get("nme_buckets") or {}
