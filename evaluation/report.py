@@ -195,6 +195,8 @@ def evaluate(pred, gt, *, schema: LandmarkSchema | str, normaliser: str, pred_po
     ft = metrics._check_threshold(failure_threshold)
     p, g = metrics._pair(pred, gt)
     n, k = g.shape[:2]
+    if n == 0:
+        raise ValueError("no faces to evaluate (pred and gt are empty)")
     if k != s.num_points:
         raise ValueError(f"shapes have {k} points but schema {s.name!r} has {s.num_points}")
     mask = metrics._mask(visibility, (n, k))
