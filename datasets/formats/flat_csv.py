@@ -68,19 +68,19 @@ class _Columns:
         vis = {int(m.group(1)): i for i, n in enumerate(names) if (m := _VIS.match(n))}
         extra |= set(vis.values())
         coord = [i for i in range(1, len(names)) if i not in extra]
+        if len(coord) % 2 or not coord:
+            raise FormatError(path, f"expected an even number of coordinate columns (x, y pairs) after the image "
+                                    f"column, found {len(coord)}", line=1)
         xy = {(m.group(1).lower(), int(m.group(2))): i for i in coord if (m := _XY.match(names[i]))}
         if xy and len(xy) == len(coord):
             k = len(coord) // 2
             missing = [f"{a}{j}" for j in range(k) for a in "xy" if (a, j) not in xy]
-            if len(coord) % 2 or missing:
+            if missing:
                 raise FormatError(path, f"coordinate columns must be x0, y0 ... x{k - 1}, y{k - 1}; "
                                         f"missing {missing[:5]}", line=1)
             self.x = [xy[("x", j)] for j in range(k)]
             self.y = [xy[("y", j)] for j in range(k)]
         else:
-            if len(coord) % 2 or not coord:
-                raise FormatError(path, f"expected an even number of coordinate columns after the image column, "
-                                        f"found {len(coord)}", line=1)
             self.x, self.y = coord[0::2], coord[1::2]
         self.k = len(self.x)
         self.vis = None
