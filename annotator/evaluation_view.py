@@ -58,7 +58,10 @@ def gather(store, source: str) -> Pairs:
         pp.append(p.pose)
         rp.append(a.pose)
         vis.append(a.visibility if a.visibility is not None else np.full(len(a.points), 2, np.int8))
-    k = pred[0].shape[0] if pred else 0
+    if not ids:
+        z = np.zeros((0, 0, 2), np.float32)
+        return Pairs([], [], z, z, None, None, np.zeros((0, 0), np.int8))
+    k = pred[0].shape[0]
     have_pose = bool(pp) and all(x is not None for x in pp) and all(x is not None for x in rp)
     return Pairs(ids, names, np.asarray(pred, np.float32).reshape(-1, k, 2), np.asarray(ref, np.float32).reshape(-1, k, 2),
                  np.asarray(pp, np.float32) if have_pose else None, np.asarray(rp, np.float32) if have_pose else None,

@@ -73,15 +73,20 @@ def _num(v, digits: int) -> str:
     return "–" if math.isnan(f) else f"{f:.{digits}f}"
 
 
+def _text(v) -> str:
+    """A cell as text; '' for None / NaN (pandas fills missing strings with NaN)."""
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+
 def table(df: pd.DataFrame) -> pd.DataFrame:
     """The display table (``COLUMNS``) of a :func:`view`: readable status, short times, rounded numbers."""
     rows = []
     for r in df.itertuples(index=False):
-        when = r.updated_at or ""
+        when = _text(r.updated_at)
         rows.append([
-            int(r.image_id), Path(str(r.path)).name, STATUS_LABELS.get(r.status, r.status), r.author or "–",
+            int(r.image_id), Path(str(r.path)).name, STATUS_LABELS.get(r.status, r.status), _text(r.author) or "–",
             when[:16].replace("T", " ") if when else "–", _num(r.confidence, 2), _num(r.uncertainty, 3),
-            _num(r.correction_px, 1), r.split or "–",
+            _num(r.correction_px, 1), _text(r.split) or "–",
         ])
     return pd.DataFrame(rows, columns=COLUMNS)
 
