@@ -33,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="evaluate only the ground-truth images that have a prediction (default: error if any is missing)")
     parser.add_argument("--failure-threshold", type=float, default=10.0, help="NME %% above which a face fails (default 10)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per model batch (checkpoint mode)")
+    parser.add_argument("--worst", type=int, default=20, help="how many worst faces to list and show in the report (default 20)")
     parser.add_argument("--title", default=None, help="report title")
 
 
@@ -100,7 +101,7 @@ def format_summary(summary: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     from datasets.formats import read_dataset
     from datasets.schemas import get_schema
-    from evaluation.html import write_report_html
+    from evaluation.html import thumbnail_data_uri, write_report_html
     from evaluation.predictions import match_predictions, read_predictions
     from evaluation.report import default_normaliser, evaluate
 
@@ -146,8 +147,18 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(report.summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     report.per_image.to_csv(out / "per_image.csv", index=False)
+    if args.worst < 0:
+        raise ValueError(f"--worst must be >= 0, found {args.worst}")
+    thumbs = {}
+    row_of = {s.image: i for i, s in enumerate(samples)}
+    for name in report.worst(args.worst)["image"]:
+        i = row_of[name]
+        try:
+            thumbs[name] = thumbnail_data_uri(_load_image(Path(ds.root) / name), pred[i], gt[i])
+        except (OSError, ValueError) as exc:  # a missing / unreadable image only loses its thumbnail
+            print(f"no thumbnail for {name}: {exc}", file=sys.stderr)
     write_report_html(report, out / "report.html", title=args.title or f"Evaluation: {args.data.name}",
-                      details=details)
+                      details=details, worst=args.worst, thumbnails=thumbs)
     print(format_summary(report.summary))
     print(f"wrote {out / 'summary.json'}, {out / 'per_image.csv'}, {out / 'report.html'}")
     return 0

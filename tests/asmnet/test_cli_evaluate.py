@@ -112,7 +112,9 @@ def test_predictions_csv_reproduces_independent_box_nme(aflw_dir, aflw_test, tmp
     assert set(rows) == set(names)
     for i in (0, 17, 399):
         assert float(rows[names[i]]["nme"]) == pytest.approx(per[i], abs=0.01)
-    assert (out / "report.html").stat().st_size > 1_000_000  # plotly.js inline
+    page = (out / "report.html").read_text()
+    assert len(page) > 1_000_000  # plotly.js inline
+    assert page.count('<figure class="thumb"><img src="data:image/jpeg;base64,') == 20  # worst-face gallery
     assert "nme_balanced" in stdout and "box" in stdout
 
 

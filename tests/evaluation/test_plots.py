@@ -8,7 +8,7 @@ import pytest
 
 from datasets.schemas import IBUG68
 from evaluation import plots
-from evaluation.html import report_figures, report_html
+from evaluation.html import report_figures, report_html, thumbnail_data_uri
 from evaluation.report import evaluate
 from tests.evaluation.test_report import three_faces
 
@@ -90,3 +90,21 @@ def test_plots_module_has_no_metric_logic():
     src = inspect.getsource(plots)
     for word in ("evaluation.metrics", "np.mean", ".mean(", "np.linalg", "searchsorted"):
         assert word not in src
+
+
+def test_worst_face_thumbnails_in_html(report):
+    import base64
+    import io
+
+    from PIL import Image
+
+    image = np.zeros((40, 60, 3), np.uint8)
+    gt = np.array([[10.0, 10.0], [30.0, 20.0]])
+    uri = thumbnail_data_uri(image, gt + 1.0, gt, size=64)
+    assert uri.startswith("data:image/jpeg;base64,")
+    im = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert im.size == (64, 64)
+    im = np.asarray(im)
+    assert im[..., 1].max() > 100 and im[..., 0].max() > 100  # green GT and red prediction dots drawn
+    page = report_html(report, thumbnails={"c.jpg": uri})
+    assert page.count('<figure class="thumb">') == 1 and "#1 c.jpg" in page
