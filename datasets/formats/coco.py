@@ -14,7 +14,8 @@ file itself; image paths are relative to the JSON's folder. The schema comes fro
 present, else from the point count (``schema_for_points``); ``read(root, schema=...)`` overrides it.
 The writer writes ``annotations.json`` (with ``info.schema``, category keypoint names and a 1-based
 skeleton) and copies the images; it also stores ``pose`` (yaw, pitch, roll degrees), ``split``, ``subset``,
-``attributes`` and ``face`` in each annotation so that a round trip is lossless.
+``attributes``, ``face`` and ``box`` (the exact x0, y0, x1, y1 corners, preferred to ``bbox`` on reading)
+in each annotation so that a round trip is lossless.
 """
 from __future__ import annotations
 
@@ -78,7 +79,12 @@ def _parse_annotation(a: dict, k: int, path: Path, idx: int) -> tuple[np.ndarray
     if badv.size:
         raise FormatError(path, f"{ann}: visibility must be 0, 1 or 2, found {vis[badv[0]]}", point=int(badv[0]))
     box = None
-    if a.get("bbox") is not None:
+    if a.get("box") is not None:  # our writer's exact corners (x0, y0, x1, y1); bbox is for other tools
+        b = _float_list(a["box"], 4, "box", path, ann)
+        if not np.isfinite(b).all():
+            raise FormatError(path, f"{ann}: non-finite box {b.tolist()}")
+        box = b.astype(np.float32)
+    elif a.get("bbox") is not None:
         b = _float_list(a["bbox"], 4, "bbox", path, ann)
         if not np.isfinite(b).all():
             raise FormatError(path, f"{ann}: non-finite bbox {b.tolist()}")
@@ -180,8 +186,8 @@ def write(dataset: Dataset, out_dir: Path) -> Path:
                    "num_keypoints": int(np.count_nonzero(vis)), "keypoints": kp, "face": s.face}
         if s.box is not None:
             b = np.asarray(s.box, dtype=np.float32).astype(np.float64)
-            # exact float64 values: x0 + (x1 - x0) gives back x1 bit-exactly on reading
-            a["bbox"] = [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]
+            a["bbox"] = [_num(b[0]), _num(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]
+            a["box"] = [_num(v) for v in b]  # exact corners: x + w need not give x1 back bit-exactly
         if s.pose is not None:
             a["pose"] = [_num(v) for v in s.pose]
         for key in ("split", "subset"):
