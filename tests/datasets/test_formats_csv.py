@@ -38,10 +38,16 @@ def test_youtube_faces_csv(ytf):
     assert 0 < len(flagged) < 20 and all("outside" in s.flags[0] for s in flagged)
 
 
-def test_csv_path_itself(ytf):
+def test_csv_path_itself(ytf, tmp_path):
+    """The reader also takes the CSV file; images are then looked up beside it and in training/."""
     root, ds = ytf
-    again = flat_csv.read(root / "training_frames_keypoints.csv")
-    assert len(again) == len(ds) and again.root == root
+    head = (root / "training_frames_keypoints.csv").read_text().splitlines()[:11]
+    (tmp_path / "frames.csv").write_text("\n".join(head) + "\n")
+    (tmp_path / "other.csv").write_text("not,this,one\n")
+    (tmp_path / "training").symlink_to(root / "training")
+    again = flat_csv.read(tmp_path / "frames.csv")
+    assert again.root == tmp_path and len(again) == 10
+    assert_same_samples(Dataset(root, "csv", "ibug68", ds.samples[:10]), again)
 
 
 def test_round_trip_real_subset(ytf, tmp_path):
