@@ -37,11 +37,3 @@ def assert_same_samples(a: Dataset, b: Dataset, *, pose_atol: float = 0.0, field
             np.testing.assert_allclose(t.pose, s.pose, atol=pose_atol, rtol=0)
         assert s.split == t.split, key
 
-
-def synthetic_dataset(root: Path, points: list[np.ndarray], schema: str = "ibug68", size=(64, 48), **kw) -> Dataset:
-    """A Dataset of one tiny image per point array under ``root`` (images img_<i>.png)."""
-    samples = []
-    for i, p in enumerate(points):
-        make_image(root / f"img_{i}.png", *size)
-        samples.append(Sample(image=f"img_{i}.png", points=np.asarray(p, dtype=np.float32), schema=schema, **kw))
-    return Dataset(root=root, format="synthetic", schema=schema, samples=samples)

@@ -13,7 +13,7 @@ from datasets.errors import FormatError, UnsafePathError
 from datasets.formats import format_names, pts, read_dataset, write_dataset
 from datasets.formats.pts import read_pts, write_pts
 from datasets.sample import Dataset, Sample
-from tests.datasets.formats_util import assert_same_samples, make_image, synthetic_dataset
+from tests.datasets.formats_util import assert_same_samples, make_image
 
 def test_registered():
     assert {"pts", "300w", "aflw2000", "wflw", "coco", "csv"} <= set(format_names())
