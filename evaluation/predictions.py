@@ -211,7 +211,11 @@ def match_predictions(records: Sequence[PredictionRecord], samples: Sequence[Sam
             unused.append(r.where)
             continue
         if i in owner:
-            raise ValueError(f"two predictions for {samples[i].image}: {owner[i].where} and {r.where}")
+            many = sum(1 for t in samples if t.image == samples[i].image) > 1
+            hint = (f"; {samples[i].image} has several faces: add a 'face' column (0-based face index) after 'image'"
+                    if many else "")
+            raise ValueError(f"two predictions for {samples[i].image} (face {samples[i].face}): "
+                             f"{owner[i].where} and {r.where}{hint}")
         if r.points.shape != samples[i].points.shape:
             raise FormatError(r.where, f"{r.points.shape[0]} points, but the ground truth of {samples[i].image} "
                               f"has {samples[i].points.shape[0]}")
@@ -232,20 +236,24 @@ def match_predictions(records: Sequence[PredictionRecord], samples: Sequence[Sam
     return Matched(indices=idx, points=pts, pose=pose, missing=missing, unused=unused)
 
 
-def write_predictions_csv(path: str | Path, images: Sequence[str], points, pose=None) -> Path:
+def write_predictions_csv(path: str | Path, images: Sequence[str], points, pose=None,
+                          faces: Sequence[int] | None = None) -> Path:
     """Write the flat predictions CSV that :func:`read_predictions_csv` reads.
 
     Args:
         images: (N,) image paths relative to the dataset root.
         points: (N, K, 2) x, y 0-based pixels.
         pose: optional (N, 3) yaw, pitch, roll degrees.
+        faces: optional (N,) face index within each image (written as a ``face`` column).
     """
     path = Path(path)
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 3 or pts.shape[-1] != 2 or pts.shape[0] != len(images):
         raise ValueError(f"points must be (N, K, 2) with N = {len(images)} images, found {pts.shape}")
     k = pts.shape[1]
-    header = ["image"] + [f"{c}{i}" for i in range(k) for c in ("x", "y")]
+    if faces is not None and len(faces) != len(images):
+        raise ValueError(f"faces must have one entry per image ({len(images)}), found {len(faces)}")
+    header = ["image"] + (["face"] if faces is not None else []) + [f"{c}{i}" for i in range(k) for c in ("x", "y")]
     if pose is not None:
         pose = np.asarray(pose, dtype=np.float64)
         if pose.shape != (len(images), 3):
@@ -256,7 +264,7 @@ def write_predictions_csv(path: str | Path, images: Sequence[str], points, pose=
         w = csv.writer(fh)
         w.writerow(header)
         for n, name in enumerate(images):
-            row = [name] + [repr(float(v)) for v in pts[n].ravel()]
+            row = [name] + ([int(faces[n])] if faces is not None else []) + [repr(float(v)) for v in pts[n].ravel()]
             if pose is not None:
                 row += [repr(float(v)) for v in pose[n]]
             w.writerow(row)

@@ -138,9 +138,15 @@ def run(args: argparse.Namespace) -> int:
     subsets = [s.subset for s in samples] if any(s.subset for s in samples) else None
     attributes = [dict(s.attributes) for s in samples] if any(s.attributes for s in samples) else None
 
+    # an image with several faces gets one row per face, named "<image>#<face>"
+    counts: dict[str, int] = {}
+    for smp in samples:
+        counts[smp.image] = counts.get(smp.image, 0) + 1
+    names = [smp.image if counts[smp.image] == 1 else f"{smp.image}#{smp.face}" for smp in samples]
+
     report = evaluate(pred, gt, schema=schema, normaliser=normaliser,
                       pred_pose=pred_pose if gt_pose is not None else None, gt_pose=gt_pose,
-                      names=[s.image for s in samples], visibility=vis, subsets=subsets, attributes=attributes,
+                      names=names, visibility=vis, subsets=subsets, attributes=attributes,
                       failure_threshold=args.failure_threshold)
 
     out = Path(args.out)
@@ -150,11 +156,11 @@ def run(args: argparse.Namespace) -> int:
     if args.worst < 0:
         raise ValueError(f"--worst must be >= 0, found {args.worst}")
     thumbs = {}
-    row_of = {s.image: i for i, s in enumerate(samples)}
+    row_of = {name: i for i, name in enumerate(names)}
     for name in report.worst(args.worst)["image"]:
         i = row_of[name]
         try:
-            thumbs[name] = thumbnail_data_uri(_load_image(Path(ds.root) / name), pred[i], gt[i])
+            thumbs[name] = thumbnail_data_uri(_load_image(Path(ds.root) / samples[i].image), pred[i], gt[i])
         except (OSError, ValueError) as exc:  # a missing / unreadable image only loses its thumbnail
             print(f"no thumbnail for {name}: {exc}", file=sys.stderr)
     write_report_html(report, out / "report.html", title=args.title or f"Evaluation: {args.data.name}",

@@ -317,3 +317,25 @@ def test_report_html_renders_offline_in_chromium(tmp_path, capsys):
         finally:
             browser.close()
     assert blocked == []  # nothing tried to leave the machine
+
+
+@pytest.mark.data
+def test_300w_subsets_breakdown(w300_dir, tmp_path, capsys):
+    from datasets.formats import read_dataset
+    from evaluation.predictions import write_predictions_csv
+
+    ds = read_dataset(w300_dir, "300w")
+    gt = np.stack([s.points for s in ds.samples]).astype(np.float64)
+    pred = gt + np.random.default_rng(2).normal(0, 1.5, gt.shape)
+    path = write_predictions_csv(tmp_path / "p.csv", [s.image for s in ds.samples], pred)
+    rc, _, err = run_cli(["--data", w300_dir, "--format", "300w", "--predictions", path, "--out", tmp_path / "o"], capsys)
+    assert rc == 0, err
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert s["normaliser"] == "interocular" and s["nme_buckets"] is None
+    io = [np.mean(np.linalg.norm(pred[i] - gt[i], axis=1)) / np.linalg.norm(gt[i, 36] - gt[i, 45]) * 100
+          for i in range(len(gt))]
+    assert s["nme"] == pytest.approx(np.mean(io), abs=0.01)
+    with open(tmp_path / "o" / "per_image.csv", newline="") as fh:
+        subsets = {r["subset"] for r in csv.DictReader(fh)}
+    assert {"common", "challenging"} <= subsets
+    assert "By subset" in (tmp_path / "o" / "report.html").read_text()

@@ -99,3 +99,15 @@ def test_pts_folder_is_one_based(tmp_path):
 def test_missing_file():
     with pytest.raises(FileNotFoundError, match="nowhere.csv"):
         read_predictions("/nonexistent/nowhere.csv")
+
+
+def test_several_faces_need_a_face_column(tmp_path):
+    gt = [Sample(image="g.jpg", points=np.full((3, 2), float(f), np.float32), face=f) for f in range(2)]
+    pts = np.stack([np.full((3, 2), 1.0), np.full((3, 2), 0.0)])
+    path = write_predictions_csv(tmp_path / "p.csv", ["g.jpg", "g.jpg"], pts, faces=[1, 0])
+    assert path.read_text().startswith("image,face,x0,y0")
+    m = match_predictions(read_predictions(path), gt)
+    np.testing.assert_array_equal(m.points[:, 0, 0], [0.0, 1.0])  # face 0 then face 1
+    path = write_predictions_csv(tmp_path / "q.csv", ["g.jpg", "g.jpg"], pts)
+    with pytest.raises(ValueError, match="several faces: add a 'face' column"):
+        match_predictions(read_predictions(path), gt)
