@@ -11,6 +11,7 @@ Each format module defines::
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 
 from datasets.sample import Dataset
@@ -39,16 +40,24 @@ def get_format(name: str):
         raise ValueError(f"unknown dataset format {name!r}; choose one of {format_names()}") from None
 
 
-def read_dataset(root: str | Path, format: str, *, split: str | None = None) -> Dataset:
+def read_dataset(root: str | Path, format: str, *, split: str | None = None, schema: str | None = None) -> Dataset:
     """Read the dataset folder ``root`` in ``format``; keep only ``split`` when given.
 
     A ``split.csv`` in ``root`` (image, split) sets each sample's split; images are matched by their
-    path relative to ``root``, with or without extension.
+    path relative to ``root``, with or without extension. ``schema`` names the landmark schema for the
+    formats that infer it from the point count (pts, coco, csv); for the others it must match theirs
+    (ValueError otherwise).
     """
     from datasets.formats.split_csv import apply_split_csv
 
     root = Path(root)
-    ds = get_format(format).read(root)
+    module = get_format(format)
+    if schema is not None and "schema" in inspect.signature(module.read).parameters:
+        ds = module.read(root, schema=schema)
+    else:
+        ds = module.read(root)
+        if schema is not None and ds.schema != schema:
+            raise ValueError(f"format {format!r} always reads schema {ds.schema!r}, not {schema!r}")
     apply_split_csv(ds)
     return ds.split(split)
 

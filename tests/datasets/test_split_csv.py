@@ -61,3 +61,10 @@ def test_read_dataset_applies_split_and_write_dataset_keeps_it(tmp_path):
 def test_unknown_format_lists_choices(tmp_path):
     with pytest.raises(ValueError, match=r"\['300w', 'aflw2000', 'coco', 'csv', 'pts', 'wflw'\]"):
         read_dataset(tmp_path, "menpo")
+
+
+def test_read_dataset_schema_argument(tmp_path, format_samples_dir):
+    ds = read_dataset(format_samples_dir / "cofw", "coco", schema="cofw29")
+    assert ds.schema == "cofw29" and len(ds) == 2
+    with pytest.raises(ValueError, match="always reads schema 'ibug68'"):
+        read_dataset(format_samples_dir / "300vw", "300w", schema="wflw98")
