@@ -105,7 +105,12 @@ def run(args: argparse.Namespace) -> int:
     from evaluation.predictions import match_predictions, read_predictions
     from evaluation.report import default_normaliser, evaluate
 
+    if args.worst < 0:
+        raise ValueError(f"--worst must be >= 0, found {args.worst}")
     ds = read_dataset(args.data, args.format, split=args.split)
+    if ds.problems:
+        print(f"{len(ds.problems)} annotation(s) skipped while reading {args.data}, e.g. {ds.problems[0]}",
+              file=sys.stderr)
     samples = list(ds.samples)
     if not samples:
         where = f" (split {args.split!r})" if args.split else ""
@@ -153,8 +158,6 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(report.summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     report.per_image.to_csv(out / "per_image.csv", index=False)
-    if args.worst < 0:
-        raise ValueError(f"--worst must be >= 0, found {args.worst}")
     thumbs = {}
     row_of = {name: i for i, name in enumerate(names)}
     for name in report.worst(args.worst)["image"]:
