@@ -200,20 +200,25 @@ def evaluate(pred, gt, *, schema: LandmarkSchema | str, normaliser: str, pred_po
     if k != s.num_points:
         raise ValueError(f"shapes have {k} points but schema {s.name!r} has {s.num_points}")
     mask = metrics._mask(visibility, (n, k))
-
-    norm = metrics.normaliser(g, s, normaliser, visibility)
-    metrics._check_norm(norm, normaliser)
-    err_px = metrics.point_errors(p, g)  # (N, K) pixels, computed once for every statistic below
-    rel = 100.0 * err_px / norm[:, None]
-    per_nme = metrics.masked_mean(rel, mask, axis=1)
-    landmark_nme = metrics.masked_mean(rel, mask, axis=0)
-    err_mean = metrics.masked_mean(err_px, mask, axis=1)
-
     if names is None:
         names = [str(i) for i in range(n)]
     names = [str(x) for x in names]
     if len(names) != n:
         raise ValueError(f"names must have one entry per image ({n}), found {len(names)}")
+
+    err_px = metrics.point_errors(p, g)  # (N, K) pixels, computed once for every statistic below
+    bad = ~np.isfinite(err_px) if mask is None else (~np.isfinite(err_px) & mask)
+    if bad.any():
+        rows = np.where(bad.any(axis=1))[0]
+        raise ValueError(f"non-finite predicted or ground-truth points (counted by visibility) in {rows.size} "
+                         f"image(s), e.g. {[names[i] for i in rows[:5]]}")
+    norm = metrics.normaliser(g, s, normaliser, visibility)
+    metrics._check_norm(norm, normaliser)
+    rel = 100.0 * err_px / norm[:, None]
+    per_nme = metrics.masked_mean(rel, mask, axis=1)
+    landmark_nme = metrics.masked_mean(rel, mask, axis=0)
+    err_mean = metrics.masked_mean(err_px, mask, axis=1)
+
     table: dict[str, object] = {"image": names, "nme": per_nme}
     nme_io = None
     if s.interocular is not None:

@@ -130,3 +130,14 @@ def test_default_normaliser():
 def test_report_type():
     pred, gt = three_faces()
     assert isinstance(evaluate(pred, gt, schema=IBUG68, normaliser="box"), Report)
+
+
+def test_non_finite_points_are_an_error_unless_not_counted():
+    pred, gt = three_faces()
+    pred[1, 7] = np.nan
+    with pytest.raises(ValueError, match=r"non-finite.*1 image.*\['b'\]"):
+        evaluate(pred, gt, schema=IBUG68, normaliser="interocular", names=["a", "b", "c"])
+    vis = np.full((3, 68), 2)
+    vis[1, 7] = 0  # an unlabelled point may hold anything
+    r = evaluate(pred, gt, schema=IBUG68, normaliser="interocular", visibility=vis)
+    assert r.per_image["nme"][1] == pytest.approx(15.0)
