@@ -92,6 +92,27 @@ def _parse_annotation(a: dict, k: int, path: Path, idx: int) -> tuple[np.ndarray
     return arr[:, :2].astype(np.float32), vis.astype(np.int8), box
 
 
+def _extras(a: dict, im: dict, path: Path, idx: int):
+    """(pose (3,) float32 | None, split, subset, attributes) of one annotation; FormatError when malformed."""
+    ann = f"annotation {idx}"
+    pose = None
+    if a.get("pose") is not None:
+        pose = _float_list(a["pose"], 3, "pose", path, ann)
+        if not np.isfinite(pose).all():
+            raise FormatError(path, f"{ann}: non-finite pose {pose.tolist()}")
+        pose = pose.astype(np.float32)
+    texts = []
+    for key in ("split", "subset"):
+        v = a.get(key, im.get(key))
+        if v is not None and not isinstance(v, str):
+            raise FormatError(path, f"{ann}: '{key}' must be text, found {v!r}")
+        texts.append(v or None)
+    attrs = a.get("attributes") or {}
+    if not isinstance(attrs, dict) or not all(isinstance(k, str) and isinstance(v, int) for k, v in attrs.items()):
+        raise FormatError(path, f"{ann}: 'attributes' must map names to integers, found {attrs!r}")
+    return pose, texts[0], texts[1], dict(attrs)
+
+
 def read(root: Path, *, schema: str | None = None) -> Dataset:
     """Read a COCO-keypoints JSON (see the module docstring). Bad annotations become problems."""
     json_path, base = _json_path(Path(root))
@@ -120,31 +141,32 @@ def read(root: Path, *, schema: str | None = None) -> Dataset:
     ds = Dataset(root=base, format=NAME, schema=schema)
     images: dict = {}
     for i, im in enumerate(doc["images"]):
-        if not isinstance(im, dict) or "id" not in im or not isinstance(im.get("file_name"), str):
-            ds.problems.append(problem(FormatError(json_path, f"image entry {i}: needs 'id' and 'file_name'")))
+        if (not isinstance(im, dict) or not isinstance(im.get("id"), (int, str))
+                or not isinstance(im.get("file_name"), str)):
+            ds.problems.append(problem(FormatError(json_path, f"image entry {i}: needs an 'id' (number or text) "
+                                                              "and a 'file_name'")))
             continue
         images[im["id"]] = im
     faces: Counter = Counter()
     for idx, a in enumerate(anns):
         try:
             points, vis, box = _parse_annotation(a, k, json_path, idx)
-            im = images.get(a.get("image_id"))
+            image_id = a.get("image_id")
+            im = images.get(image_id) if isinstance(image_id, (int, str)) else None
             if im is None:
-                raise FormatError(json_path, f"annotation {idx}: image_id {a.get('image_id')!r} is not in 'images'")
+                raise FormatError(json_path, f"annotation {idx}: image_id {image_id!r} is not in 'images'")
             rel = safe_relative(im["file_name"]).as_posix()
+            pose, split, subset, attrs = _extras(a, im, json_path, idx)
         except FormatError as exc:
             ds.problems.append(problem(exc))
             continue
         except ValueError as exc:  # unsafe file_name
             ds.problems.append(Problem(str(json_path), f"{json_path}: annotation {idx}: {exc}"))
             continue
-        pose = a.get("pose")
         s = Sample(
-            image=rel, points=points, schema=schema, visibility=vis, box=box,
-            pose=np.asarray(pose, dtype=np.float32) if isinstance(pose, list) and len(pose) == 3 else None,
-            split=a.get("split", im.get("split")), subset=a.get("subset", im.get("subset")),
-            attributes=dict(a.get("attributes") or {}), source_file=str(json_path),
-            face=int(a["face"]) if isinstance(a.get("face"), int) else faces[rel],
+            image=rel, points=points, schema=schema, visibility=vis, box=box, pose=pose, split=split,
+            subset=subset, attributes=attrs, source_file=str(json_path),
+            face=a["face"] if isinstance(a.get("face"), int) and a["face"] >= 0 else faces[rel],
         )
         faces[rel] += 1
         img_path = base / rel

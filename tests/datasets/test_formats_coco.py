@@ -166,3 +166,16 @@ def test_explicit_schema_and_missing_image_flag(tmp_path):
     ds = coco.read(tmp_path, schema="cofw29")
     assert ds.schema == "cofw29" and len(ds) == 1
     assert any("image file not found" in f for f in ds.samples[0].flags)
+
+
+def test_malformed_extra_fields_are_problems(tmp_path):
+    make_image(tmp_path / "a.png")
+    anns = [_ann(1, pose=[1, 2]), _ann(2, split=3), _ann(3, attributes=["x"]), _ann(4, image_id=[1]),
+            _ann(5, pose=[1, 2, 3], split="test", attributes={"blur": 1})]
+    (tmp_path / "annotations.json").write_text(json.dumps(_doc(anns)))
+    ds = coco.read(tmp_path)
+    assert len(ds) == 1 and ds.samples[0].split == "test" and ds.samples[0].pose.tolist() == [1, 2, 3]
+    msgs = [p.message for p in ds.problems]
+    assert len(msgs) == 4
+    assert "'pose' must be a list of 3" in msgs[0] and "'split' must be text" in msgs[1]
+    assert "'attributes' must map" in msgs[2] and "image_id [1]" in msgs[3]
