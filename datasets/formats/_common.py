@@ -5,7 +5,7 @@ from __future__ import annotations
 import decimal
 import os
 import shutil
-import tempfile
+import uuid
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -60,19 +60,33 @@ def format_float(value: float, offset: float = 0.0) -> str:
     return str(exact)
 
 
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder and os.replace."""
+def temp_path(path: Path) -> Path:
+    """A fresh temporary name beside ``path`` (same folder, so os.replace is atomic).
+
+    Files created there with ``open(..., "x")`` get the usual permissions (umask), unlike mkstemp's 0600.
+    """
+    return Path(path).with_name(f".{Path(path).name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def atomic_write_bytes(path: Path, write) -> Path:
+    """Create ``path`` atomically: ``write(binary file)`` fills a temporary file that then replaces ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = temp_path(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        with open(tmp, "xb") as fh:
+            write(fh)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder and os.replace."""
+    data = text.encode("utf-8")
+    return atomic_write_bytes(path, lambda fh: fh.write(data))
 
 
 def safe_relative(image: str) -> PurePosixPath:
@@ -95,16 +109,11 @@ def copy_image(dataset: Dataset, sample: Sample, out_dir: Path, rel: PurePosixPa
         raise ImageError(src, "image file not found (needed to write the dataset)")
     if dst.exists() and dst.resolve() == src.resolve():
         return dst
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dst
+    def copy(fh):
+        with open(src, "rb") as fin:
+            shutil.copyfileobj(fin, fh, 1 << 20)
+
+    return atomic_write_bytes(dst, copy)
 
 
 def find_image(stem_path: Path) -> Path | None:

@@ -7,15 +7,13 @@ The writer produces ``.mat`` files that this reader (and the usual AFLW2000-3D l
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import scipy.io
 
 from datasets.errors import FormatError
-from datasets.formats._common import check_writable, copy_image, flag_points, problem
+from datasets.formats._common import atomic_write_bytes, check_writable, copy_image, flag_points, problem
 from datasets.sample import Dataset, Problem, Sample
 
 NAME = "aflw2000"
@@ -99,12 +97,6 @@ def write(dataset: Dataset, out_dir: Path) -> Path:
         pose = s.pose if s.pose is not None else np.zeros(3, dtype=np.float32)
         pose_para = np.zeros((1, 7), dtype=np.float32)
         pose_para[0, :3] = np.radians([pose[1], pose[0], pose[2]])
-        fd, tmp = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=".mat.tmp", dir=dst.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                scipy.io.savemat(fh, {"pt3d_68": pt3d, "Pose_Para": pose_para})
-            os.replace(tmp, dst.with_suffix(".mat"))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(dst.with_suffix(".mat"),
+                           lambda fh: scipy.io.savemat(fh, {"pt3d_68": pt3d, "Pose_Para": pose_para}))
     return out_dir

@@ -188,3 +188,18 @@ def test_out_of_image_points_are_kept_and_flagged(tmp_path):
     s = pts.read(tmp_path).samples[0]
     np.testing.assert_array_equal(s.points, p)  # never clipped
     assert s.flags == ["points outside the 10x8 image: 3, 5"]
+
+
+def test_writes_are_atomic(tmp_path):
+    from datasets.formats._common import atomic_write_bytes
+    path = write_pts(tmp_path / "a.pts", np.ones((2, 2), np.float32))
+    before = path.read_bytes()
+
+    def fail(fh):
+        fh.write(b"half a file")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_bytes(path, fail)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pts"]  # no temporary left behind
