@@ -5,9 +5,11 @@ The image column may name the image with or without extension, relative to the d
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path, PurePosixPath
 
 from datasets.errors import FormatError
+from datasets.formats._common import atomic_write_text
 from datasets.sample import Dataset
 
 FILE_NAME = "split.csv"
@@ -52,11 +54,8 @@ def write_split_csv(dataset: Dataset, out_dir: Path) -> Path | None:
     rows = sorted({(s.image, s.split) for s in dataset.samples if s.split})
     if not rows:
         return None
-    path = Path(out_dir) / FILE_NAME
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["image", "split"])
-        w.writerows(rows)
-    tmp.replace(path)
-    return path
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["image", "split"])
+    w.writerows(rows)
+    return atomic_write_text(Path(out_dir) / FILE_NAME, buf.getvalue())
