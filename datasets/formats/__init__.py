@@ -4,7 +4,8 @@ Each format module defines::
 
     NAME: str                       # registry key, e.g. "pts"
     def read(root: Path) -> Dataset          # never changes ground truth; problems collected, not raised
-    def write(dataset: Dataset, out_dir: Path) -> Path   # images copied or linked beside the labels
+    def write(dataset: Dataset, out_dir: Path) -> Path   # images copied beside the labels; returns a path
+                                                         # that ``read`` accepts (out_dir or the label file)
 
 ``read_dataset`` applies a ``split.csv`` (columns image, split) found in the dataset root.
 """

@@ -141,7 +141,7 @@ def read(root: Path) -> Dataset:
 
 
 def write(dataset: Dataset, out_dir: Path) -> Path:
-    """Write the official WFLW layout under ``out_dir``; returns the annotation folder.
+    """Write the official WFLW layout under ``out_dir``; returns ``out_dir`` (what ``read`` takes).
 
     Samples without a box get the bounding box of their points (the format requires one); missing
     attributes are written as 0. Images are copied to ``out_dir / sample.image``.
@@ -160,5 +160,5 @@ def write(dataset: Dataset, out_dir: Path) -> Path:
     for split, lines in by_split.items():
         fname = f"list_98pt_rect_attr_{split}.txt" if split else "list_98pt_rect_attr.txt"
         atomic_write_text(ann_dir / fname, "\n".join(lines) + "\n")
-    return ann_dir
+    return out_dir
 

@@ -65,7 +65,7 @@ def test_round_trip_real(wflw_tree, tmp_path):
     ds = wflw.read(root)
     ds.samples[0].split = "train"
     out = tmp_path / "out"
-    assert write_dataset(ds, out, "wflw") == out / ANN
+    assert write_dataset(ds, out, "wflw") == out
     assert (out / ANN / "list_98pt_rect_attr_train.txt").is_file()
     back = wflw.read(out)
     assert_same_samples(ds, back, fields=("box",))
