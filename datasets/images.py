@@ -74,14 +74,27 @@ def image_size(path: str | Path) -> tuple[int, int]:
     return int(w), int(h)
 
 
+def _orientation(im: Image.Image) -> int:
+    try:
+        value = im.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+    except Exception:  # a broken EXIF block does not make the image unusable
+        return 1
+    return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
 def exif_orientation(path: str | Path) -> int:
     """The EXIF orientation tag (1..8) of ``path``; 1 (normal) when absent. Nothing is rotated."""
     with _open(path) as im:
-        try:
-            value = im.getexif().get(_EXIF_ORIENTATION_TAG, 1)
-        except Exception:  # a broken EXIF block does not make the image unusable
-            return 1
-    return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
+        return _orientation(im)
+
+
+def image_header(path: str | Path) -> tuple[int, int, int]:
+    """(width, height, EXIF orientation 1..8) from one header read; the checks of ``image_size``."""
+    with _open(path) as im:
+        w, h = im.size
+        orientation = _orientation(im)
+    _check_pixels(path, w, h, MAX_PIXELS)
+    return int(w), int(h), orientation
 
 
 def _to_rgb(im: Image.Image) -> np.ndarray:

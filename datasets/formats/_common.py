@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from datasets.errors import FormatError, ImageError, UnsafePathError
-from datasets.images import IMAGE_SUFFIXES, image_size
+from datasets.images import IMAGE_SUFFIXES, image_header
 from datasets.sample import Dataset, Problem, Sample
 
 
@@ -147,14 +147,19 @@ def flag_points(sample: Sample, image_path: Path | None) -> None:
 
     A point is outside when x < 0 or y < 0, or x > w - 1 or y > h - 1 (beyond the outermost pixel
     centres). Points whose visibility is 0 (not labelled) are not checked. When the image size cannot
-    be read, only negative coordinates are flagged and a flag says why.
+    be read, only negative coordinates are flagged and a flag says why. An image with a non-trivial
+    EXIF orientation is flagged too (nothing is rotated).
     """
     pts = sample.points
     check = np.ones(len(pts), dtype=bool) if sample.visibility is None else np.asarray(sample.visibility) != 0
     size = None
     if image_path is not None:
         try:
-            size = image_size(image_path)
+            w, h, orientation = image_header(image_path)
+            size = (w, h)
+            if orientation != 1:
+                sample.flags.append(f"image has EXIF orientation {orientation}: not applied, the points refer "
+                                    "to the stored pixels")
         except ImageError as exc:
             sample.flags.append(f"image unreadable: {exc.reason}")
     neg = check & ((pts[:, 0] < 0) | (pts[:, 1] < 0))

@@ -203,3 +203,15 @@ def test_writes_are_atomic(tmp_path):
         atomic_write_bytes(path, fail)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pts"]  # no temporary left behind
+
+
+def test_exif_rotated_image_is_flagged_not_rotated(tmp_path):
+    from PIL import Image
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    Image.new("RGB", (30, 20)).save(tmp_path / "r.jpg", exif=exif)
+    p = np.full((68, 2), 5.0, np.float32)
+    write_pts(tmp_path / "r.pts", p)
+    s = pts.read(tmp_path).samples[0]
+    np.testing.assert_array_equal(s.points, p)
+    assert s.flags == ["image has EXIF orientation 8: not applied, the points refer to the stored pixels"]

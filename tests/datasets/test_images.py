@@ -11,7 +11,7 @@ from PIL import Image
 
 from datasets import images
 from datasets.errors import ImageError
-from datasets.images import exif_orientation, image_size, load_image
+from datasets.images import exif_orientation, image_header, image_size, load_image
 from tests.conftest import data_path
 
 
@@ -89,7 +89,7 @@ def test_exif_orientation_is_reported_not_applied(tmp_path):
     exif[0x0112] = 6  # "rotate 90 CW to view"
     Image.new("RGB", (30, 10), (1, 2, 3)).save(p, exif=exif)
     assert exif_orientation(p) == 6
-    assert image_size(p) == (30, 10)
+    assert image_size(p) == (30, 10) and image_header(p) == (30, 10, 6)
     _check_rgb(load_image(p), 10, 30)  # stored pixel grid, as landmark files refer to it
     q = tmp_path / "plain.png"
     Image.new("RGB", (3, 3)).save(q)
