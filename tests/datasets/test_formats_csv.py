@@ -22,6 +22,7 @@ def ytf():
     return root, read_dataset(root, "csv")
 
 
+@pytest.mark.data
 def test_youtube_faces_csv(ytf):
     root, ds = ytf
     assert len(ds) == 3462 and ds.schema == "ibug68" and ds.problems == []
@@ -38,6 +39,7 @@ def test_youtube_faces_csv(ytf):
     assert 0 < len(flagged) < 20 and all("outside" in s.flags[0] for s in flagged)
 
 
+@pytest.mark.data
 def test_csv_path_itself(ytf, tmp_path):
     """The reader also takes the CSV file; images are then looked up beside it and in training/."""
     root, ds = ytf
@@ -50,6 +52,7 @@ def test_csv_path_itself(ytf, tmp_path):
     assert_same_samples(Dataset(root, "csv", "ibug68", ds.samples[:10]), again)
 
 
+@pytest.mark.data
 def test_round_trip_real_subset(ytf, tmp_path):
     root, ds = ytf
     small = Dataset(root, ds.format, ds.schema, ds.samples[:25])

@@ -19,6 +19,7 @@ def test_registered():
     assert {"pts", "300w", "aflw2000", "wflw", "coco", "csv"} <= set(format_names())
 
 
+@pytest.mark.data
 def test_read_pts_subtracts_one(w300_dir):
     path = w300_dir / "binrey_fast_face_landmarks_2D3D" / "test" / "helen" / "30427236_1.pts"
     lines = path.read_text().splitlines()
@@ -28,6 +29,7 @@ def test_read_pts_subtracts_one(w300_dir):
     assert p[0, 0] == np.float32(first[0] - 1) and p[0, 1] == np.float32(first[1] - 1)
 
 
+@pytest.mark.data
 def test_pts_equals_spiga_json_plus_one(w300_dir):
     """SPIGA's JSON is 0-based: file value of a .pts == SPIGA value + 1, so read_pts == SPIGA."""
     spiga = {e["imgpath"].rsplit("/", 1)[1]: np.array(e["landmarks"]) for e in
@@ -38,6 +40,7 @@ def test_pts_equals_spiga_json_plus_one(w300_dir):
     np.testing.assert_allclose(read_pts(path), spiga["image_003_1.jpg"], atol=1e-4)
 
 
+@pytest.mark.data
 def test_all_300w_sample_pts_load(w300_dir):
     files = sorted(w300_dir.rglob("*.pts"))
     assert len(files) == 35
@@ -46,6 +49,7 @@ def test_all_300w_sample_pts_load(w300_dir):
         assert p.shape == (68, 2) and p.dtype == np.float32 and np.isfinite(p).all()
 
 
+@pytest.mark.data
 def test_read_folder_of_300w_samples(w300_dir):
     ds = read_dataset(w300_dir, "pts")
     assert ds.format == "pts" and ds.schema == "ibug68" and len(ds) == 35
@@ -57,6 +61,7 @@ def test_read_folder_of_300w_samples(w300_dir):
     assert all(s.split is None and s.subset is None for s in ds.samples)
 
 
+@pytest.mark.data
 def test_300vw_layout_annot_and_imgs(format_samples_dir):
     ds = pts.read(format_samples_dir / "300vw")
     assert sorted(s.image for s in ds.samples) == [
@@ -90,6 +95,7 @@ def test_write_pts_refuses_bad_points(tmp_path):
         write_pts(tmp_path / "a.pts", np.array([[1, 2], [np.nan, 3]]))
 
 
+@pytest.mark.data
 def test_dataset_round_trip_real(w300_dir, tmp_path):
     ds = pts.read(w300_dir / "binrey_fast_face_landmarks_2D3D" / "test")
     assert len(ds) == 11

@@ -44,6 +44,7 @@ def wflw_tree(format_samples_dir, tmp_path):
     return root, truth
 
 
+@pytest.mark.data
 def test_reads_the_real_fixture_faces(wflw_tree, format_samples_dir):
     root, truth = wflw_tree
     ds = read_dataset(root, "wflw")
@@ -60,6 +61,7 @@ def test_reads_the_real_fixture_faces(wflw_tree, format_samples_dir):
     assert [s.face for s in ds.samples] == [s.face for s in c.samples]
 
 
+@pytest.mark.data
 def test_round_trip_real(wflw_tree, tmp_path):
     root, _ = wflw_tree
     ds = wflw.read(root)
@@ -73,6 +75,7 @@ def test_round_trip_real(wflw_tree, tmp_path):
         [s.attributes for s in sorted(ds.samples, key=lambda s: (s.image, s.face))]
 
 
+@pytest.mark.data
 def test_round_trip_from_coco_keeps_image_paths_and_other_splits(format_samples_dir, tmp_path):
     ds = coco.read(format_samples_dir / "wflw")
     for s in ds.samples:

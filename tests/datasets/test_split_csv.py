@@ -63,6 +63,7 @@ def test_unknown_format_lists_choices(tmp_path):
         read_dataset(tmp_path, "menpo")
 
 
+@pytest.mark.data
 def test_read_dataset_schema_argument(tmp_path, format_samples_dir):
     ds = read_dataset(format_samples_dir / "cofw", "coco", schema="cofw29")
     assert ds.schema == "cofw29" and len(ds) == 2
