@@ -165,10 +165,17 @@ def read_files(root: Path, fmt: str = NAME, *, schema: str | None = None) -> Dat
     k = get_schema(schema).num_points
     ds = Dataset(root=root, format=fmt, schema=schema, problems=problems)
     used: set[Path] = set()
+    taken: dict[tuple[str, int], Path] = {}
     for pts_path, img, face, points in read:
         if points.shape[0] != k:
             ds.problems.append(problem(FormatError(pts_path, f"expected {k} points ({schema}), found {points.shape[0]}")))
             continue
+        key = (img.relative_to(root).as_posix(), face)
+        if key in taken:
+            ds.problems.append(problem(FormatError(pts_path, f"face {face} of {key[0]} is already annotated by "
+                                                             f"{taken[key]}")))
+            continue
+        taken[key] = pts_path
         s = Sample(image=img.relative_to(root).as_posix(), points=points, schema=schema,
                    source_file=str(pts_path), face=face)
         flag_points(s, img)

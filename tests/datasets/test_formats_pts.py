@@ -221,3 +221,11 @@ def test_exif_rotated_image_is_flagged_not_rotated(tmp_path):
     s = pts.read(tmp_path).samples[0]
     np.testing.assert_array_equal(s.points, p)
     assert s.flags == ["image has EXIF orientation 8: not applied, the points refer to the stored pixels"]
+
+
+def test_two_files_for_one_face_is_a_problem(tmp_path):
+    make_image(tmp_path / "a.jpg")
+    write_pts(tmp_path / "a.pts", np.ones((68, 2), np.float32))
+    write_pts(tmp_path / "a_1.pts", np.ones((68, 2), np.float32))  # face 0 of a.jpg again
+    ds = pts.read(tmp_path)
+    assert len(ds) == 1 and "already annotated by" in ds.problems[0].message
