@@ -193,8 +193,13 @@ def _log(msg: str) -> None:
     print(f"[asmnet train {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def train(cfg: TrainConfig) -> TrainResult:
-    """Train a network as ``cfg`` says; returns where the checkpoints and the log are."""
+def train(cfg: TrainConfig, *, dataset=None, shape_model: ShapeModel | None = None) -> TrainResult:
+    """Train a network as ``cfg`` says; returns where the checkpoints and the log are.
+
+    ``dataset`` (a ``datasets.sample.Dataset``, e.g. ``asmnet.workspace_data.workspace_samples(...).dataset``)
+    trains on those samples instead of reading ``cfg.data`` (which then only names them in the card);
+    ``shape_model`` is used (for the ASM loss and the checkpoint) instead of one fitted on the training faces.
+    """
     cfg.validate()
     from datasets.formats import read_dataset
 
@@ -223,9 +228,12 @@ def train(cfg: TrainConfig) -> TrainResult:
         out.mkdir(parents=True, exist_ok=True)
 
     # ---- data
-    if not cfg.data:
+    if dataset is not None:
+        ds = dataset
+    elif not cfg.data:
         raise ValueError("no dataset folder given (--data)")
-    ds = read_dataset(cfg.data, cfg.format, split=cfg.split)
+    else:
+        ds = read_dataset(cfg.data, cfg.format, split=cfg.split)
     if cfg.max_samples:
         ds.samples = ds.samples[: cfg.max_samples]
     if len(ds) == 0:
@@ -238,7 +246,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     perm = schema.flip_permutation()
 
     # ---- shape model (train part only) and loss
-    shape_model = ShapeModel.fit(train_faces.points, cfg.shape_variance, schema=schema.name, mirror_permutation=perm)
+    if shape_model is None:
+        shape_model = ShapeModel.fit(train_faces.points, cfg.shape_variance, schema=schema.name,
+                                     mirror_permutation=perm)
     if main_proc:
         shape_model.save(out / "shape_model.npz")
     schedule = AlphaSchedule.parse(cfg.alpha)
