@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "train": "asmnet.commands.train",
     "predict": "asmnet.commands.predict",
     "evaluate": "asmnet.commands.evaluate",
+    "prelabel": "asmnet.commands.prelabel",
 }
 
 

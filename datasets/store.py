@@ -822,6 +822,18 @@ class Workspace:
             rows = self._rows(self.db.conn, sql + " ORDER BY id DESC LIMIT 1", params)
         return self._prediction(rows[0]) if rows else None
 
+    def predictions(self, image_id: int, model_id: int | None = None) -> list[PredictionRow]:
+        """Every prediction saved for an image (of one model when given), oldest first; each row's
+        ``created_at`` says when (used to find the prediction a correction was based on)."""
+        sql = f"SELECT {', '.join(_PRED_COLS)} FROM predictions WHERE image_id = ?"
+        params: list = [_check_int_id(image_id, "image_id")]
+        if model_id is not None:
+            sql += " AND model_id = ?"
+            params.append(_check_int_id(model_id, "model_id"))
+        with self._lock:
+            rows = self._rows(self.db.conn, sql + " ORDER BY id", params)
+        return [self._prediction(r) for r in rows]
+
     # -- the work queue -------------------------------------------------------------------------
 
     _QUEUE_SQL = """

@@ -4,14 +4,15 @@ from __future__ import annotations
 import argparse
 import json
 
-HELP = "train a landmark network on a dataset folder (CPU or CUDA; torchrun for several processes)"
+HELP = ("train a landmark network on a dataset folder (CPU or CUDA; torchrun for several processes), "
+        "or fine-tune one on a workspace's accepted corrections (--from-workspace)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from asmnet.train import AMP_MODES, DEVICES, TrainConfig
 
     d = TrainConfig()
-    parser.add_argument("--data", required=True, help="dataset folder")
+    parser.add_argument("--data", default=None, help="dataset folder (required unless --from-workspace)")
     parser.add_argument("--format", default=d.format, help="dataset format (see datasets.formats.format_names())")
     parser.add_argument("--split", default=d.split, help="split to train on ('all' for every sample)")
     parser.add_argument("--out", default=d.out, help="output folder (best.pt, last.pt, log.jsonl, shape_model.npz)")
@@ -43,6 +44,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rotation", type=float, default=d.augment.rotation, help="max rotation, degrees")
     parser.add_argument("--no-flip", action="store_true", help="no mirrored augmentation")
     parser.add_argument("--no-progress", action="store_true")
+    ws = parser.add_argument_group("fine-tuning from a workspace (asmnet.finetune)")
+    ws.add_argument("--from-workspace", default=None, metavar="WS.db",
+                    help="train on this workspace's accepted faces (latest correction, else ground truth, whose "
+                         "status is in --statuses) starting from --init, and register the result as a model version")
+    ws.add_argument("--statuses", default="done,reviewed", help="statuses that count as accepted (comma-separated)")
+    ws.add_argument("--mix-data", default=None, help="also train on this base dataset folder")
+    ws.add_argument("--mix-format", default="aflw2000", help="format of --mix-data")
+    ws.add_argument("--mix-split", default="train", help="split of --mix-data ('all' for every sample)")
+    ws.add_argument("--refit-shape-model", action="store_true",
+                    help="refit the shape model on the training shapes (default: keep the --init checkpoint's)")
+    ws.add_argument("--model-name", default=None, help="name of the registered model version (default: --out's name)")
 
 
 def config_from_args(args: argparse.Namespace):
@@ -61,9 +73,40 @@ def config_from_args(args: argparse.Namespace):
         init=args.init, max_samples=args.max_samples, augment=aug, progress=not args.no_progress)
 
 
+def run_from_workspace(args: argparse.Namespace) -> int:
+    """``--from-workspace``: fine-tune --init on the workspace's accepted faces, register the model version."""
+    from asmnet.finetune import finetune_from_workspace
+
+    init = args.init
+    if not init:
+        from asmnet.predictor import DEFAULT_CHECKPOINT
+
+        if not DEFAULT_CHECKPOINT.is_file():
+            raise ValueError("--from-workspace needs --init CHECKPOINT (no shipped checkpoint found)")
+        init = str(DEFAULT_CHECKPOINT)
+    mix = None
+    mix_split = None if args.mix_split in ("all", "", None) else args.mix_split
+    if args.mix_data:
+        from datasets.formats import read_dataset
+
+        mix = read_dataset(args.mix_data, args.mix_format, split=mix_split)
+    args.data = args.from_workspace
+    res = finetune_from_workspace(args.from_workspace, init, config_from_args(args), statuses=args.statuses,
+                                  mix=mix, mix_split=mix_split, refit_shape_model=args.refit_shape_model,
+                                  name=args.model_name)
+    print(json.dumps({"model_id": res.model_id, "name": res.card["name"], "checkpoint": str(res.checkpoint),
+                      "data": {k: v for k, v in res.card["data"].items() if k != "image_ids"},
+                      "metrics": res.card["metrics"]}, indent=2))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from asmnet.train import train
 
+    if getattr(args, "from_workspace", None):
+        return run_from_workspace(args)
+    if not args.data:
+        raise ValueError("give --data DATASET_FOLDER (or --from-workspace WS.db to fine-tune on corrections)")
     result = train(config_from_args(args))
     print(json.dumps({"best_checkpoint": str(result.best_checkpoint), "last_checkpoint": str(result.last_checkpoint),
                       "log": str(result.log), "best": result.best}, indent=2))

@@ -1,0 +1,245 @@
+"""Re-pre-label a workspace with a (new) model version, keeping every point a person placed.
+
+    ws = Workspace("project.db")
+    predictor, model_id = workspace_predictor(ws)                  # the latest registered version
+    report = prelabel_workspace(ws, predictor, model_id, only_not_done=True)
+
+Every chosen image gets a new ``PredictionRow`` (points, pose, per-point confidence, face-level
+uncertainty; one transaction per batch). For an image that is *not finished* (status todo / in_progress)
+and whose latest annotation is a correction, the points the person placed are kept **exactly** (bit-
+identical float32) and the rest of the new prediction is fitted around them with the model's shape model
+(``ShapeModel.constrain`` with those points pinned, the network's per-point confidence as fit weights);
+their confidence is set to 1. Finished images (done / reviewed) get the plain new prediction (it then
+measures the new model against the accepted labels, e.g. in the queue's ``correction_px``). Ground truth
+that was imported, not corrected, is not a "placed" point: such images get the plain prediction.
+
+Which points did a person place? The store has no per-point flag, so (``user_placed_points``):
+
+1. the indices the annotator writes in the correction's note (``"placed by hand: 3,17,40"``), and
+2. every point of a correction version that lies more than ``PIN_TOLERANCE_PX`` (0.5 px) from the
+   prediction that version was based on (the latest prediction saved before it, of any model) and that
+   has not moved since (the latest correction still has it within 0.5 px of that version's position).
+   A correction saved with no earlier prediction counts as placed by hand entirely.
+
+(2) also keeps points across rounds: after a re-pre-label the new prediction already holds the person's
+points, so a later correction does not differ from it there, but the earlier version that placed them does.
+
+Face box of each image: the image's stored box, else the box of its latest prediction, else the
+predictor's detector.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from datasets.errors import ImageError
+from datasets.store import Annotation, PredictionRow, Workspace
+
+#: a correction point farther than this (pixels) from the prediction it was based on was placed by a person
+PIN_TOLERANCE_PX = 0.5
+#: statuses whose images are finished (re-pre-labelled with the plain prediction, or skipped with only_not_done)
+FINISHED = ("done", "reviewed")
+#: the annotator's note format for hand-placed points (annotator.handlers writes and reads it)
+PLACED_NOTE = re.compile(r"placed by hand: ([0-9, ]*)")
+
+
+@dataclass
+class PrelabelReport:
+    """What ``prelabel_workspace`` did.
+
+    Attributes:
+        model_id: the model version whose predictions were stored.
+        predicted: images that got a new prediction.
+        pinned_images: of those, images whose hand-placed points were kept.
+        pinned_points: total hand-placed points kept.
+        skipped: (image_id, reason) for images that could not be predicted (unreadable file ...).
+        image_ids: the images that got a prediction, in order.
+    """
+
+    model_id: int
+    predicted: int = 0
+    pinned_images: int = 0
+    pinned_points: int = 0
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    image_ids: list[int] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"model {self.model_id}: predicted {self.predicted} image(s); kept {self.pinned_points} hand-placed "
+                f"point(s) on {self.pinned_images} image(s); skipped {len(self.skipped)}")
+
+
+def placed_by_hand(note: str | None, num_points: int) -> set[int]:
+    """Indices listed in an annotator note ``"placed by hand: i,j,..."`` (out-of-range ones ignored)."""
+    m = PLACED_NOTE.search(note or "")
+    if not m:
+        return set()
+    out = set()
+    for t in m.group(1).replace(" ", "").split(","):
+        if t.isdigit() and int(t) < num_points:
+            out.add(int(t))
+    return out
+
+
+def _based_on(ann: Annotation, predictions: Sequence[PredictionRow]) -> PredictionRow | None:
+    """The latest prediction saved before ``ann`` with the same number of points."""
+    best = None
+    for p in predictions:  # oldest first
+        if p.created_at is not None and p.created_at <= ann.created_at and p.points.shape == ann.points.shape:
+            best = p
+    return best
+
+
+def user_placed_points(ws: Workspace, image_id: int, *, tolerance: float = PIN_TOLERANCE_PX
+                       ) -> tuple[Annotation | None, np.ndarray]:
+    """(latest annotation, sorted indices of the points a person placed in it) for one image.
+
+    The indices are empty unless the latest annotation is a correction; see the module docstring for the
+    rule. Returns (None, empty) for an image with no annotation.
+    """
+    history = ws.history(image_id)
+    if not history:
+        return None, np.zeros(0, np.int64)
+    latest = history[-1]
+    k = latest.points.shape[0]
+    if latest.source != "correction":
+        return latest, np.zeros(0, np.int64)
+    placed = placed_by_hand(latest.note, k)
+    preds = ws.predictions(image_id)
+    cur = latest.points.astype(np.float64)
+    for ann in history:
+        if ann.source != "correction" or ann.points.shape != latest.points.shape:
+            continue
+        pts = ann.points.astype(np.float64)
+        base = _based_on(ann, preds)
+        if base is None:
+            moved = np.ones(k, bool)
+        else:
+            moved = np.linalg.norm(pts - base.points.astype(np.float64), axis=1) > tolerance
+        unchanged = np.linalg.norm(cur - pts, axis=1) <= tolerance
+        placed.update(np.flatnonzero(moved & unchanged).tolist())
+    return latest, np.array(sorted(placed), dtype=np.int64)
+
+
+def pin_points(predicted: np.ndarray, user: np.ndarray, pinned: Sequence[int] | np.ndarray, shape_model=None, *,
+               weights: np.ndarray | None = None, stiffness: float = 1.0) -> np.ndarray:
+    """A prediction (K, 2) refitted around the person's points: ``user[pinned]`` exactly (float32), the
+    other points the shape model's closest plausible shape to the prediction with those pinned (blended
+    by ``stiffness``: 0 keeps the prediction's other points as they are). Returns (K, 2) float32."""
+    pred = np.asarray(predicted, np.float32)
+    user = np.asarray(user, np.float32)
+    if pred.shape != user.shape:
+        raise ValueError(f"prediction {pred.shape} and correction {user.shape} differ in shape")
+    pinned = np.asarray(pinned, dtype=np.int64).ravel()
+    pts = pred.astype(np.float64).copy()
+    pts[pinned] = user[pinned]
+    if shape_model is not None and stiffness > 0 and 0 < len(pinned) < len(pts) \
+            and shape_model.num_points == len(pts):
+        pts = np.asarray(shape_model.constrain(pts, pinned=pinned.tolist(), weights=weights, stiffness=stiffness),
+                         np.float64)
+    out = pts.astype(np.float32)
+    out[pinned] = user[pinned]
+    return out
+
+
+def workspace_predictor(ws: Workspace, *, model_id: int | None = None, checkpoint: str | Path | None = None,
+                        device: str = "cpu"):
+    """(Predictor, model_id) for re-pre-labelling.
+
+    ``model_id``: a registered version (its checkpoint file must still have the registered sha256);
+    ``checkpoint``: a checkpoint file, registered now when it is not yet (same name and sha256 reuse the id);
+    neither: the latest registered version, else the shipped checkpoint (registered now).
+    """
+    from asmnet.checkpoint import file_sha256
+    from asmnet.predictor import DEFAULT_CHECKPOINT, Predictor
+
+    if model_id is not None and checkpoint is not None:
+        raise ValueError("give a model id or a checkpoint, not both")
+    models = ws.models()
+    if model_id is not None:
+        rec = next((m for m in models if m.id == int(model_id)), None)
+        if rec is None:
+            raise ValueError(f"no model version {model_id} in the workspace; registered: "
+                             f"{[(m.id, m.name) for m in models]}")
+        path = Path(rec.checkpoint)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: checkpoint of model version {rec.id} ({rec.name}) not found")
+        if file_sha256(path) != rec.sha256:
+            raise ValueError(f"{path}: the file changed since model version {rec.id} was registered (sha256 differs)")
+        return Predictor.from_checkpoint(path, device), rec.id
+    if checkpoint is None and models:
+        rec = models[-1]
+        return workspace_predictor(ws, model_id=rec.id, device=device)
+    path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
+    predictor = Predictor.from_checkpoint(path, device)
+    mid = ws.register_model(predictor.name, str(path.resolve()), predictor.sha256, dict(predictor.card))
+    return predictor, mid
+
+
+def _box(ws: Workspace, image_id: int, rec) -> np.ndarray | None:
+    if rec.box is not None:
+        return np.asarray(rec.box, np.float32)
+    prev = ws.latest_prediction(image_id)
+    return None if prev is None or prev.box is None else np.asarray(prev.box, np.float32)
+
+
+def prelabel_workspace(ws: Workspace, predictor, model_id: int, *, only_not_done: bool = False,
+                       image_ids: Iterable[int] | None = None, batch_size: int = 16, stiffness: float = 1.0,
+                       progress: Callable[[int, int], None] | None = None) -> PrelabelReport:
+    """Predict every chosen image with ``predictor`` and store the predictions under ``model_id``.
+
+    Args:
+        only_not_done: skip finished images (done / reviewed).
+        image_ids: only these images (default: every image of the workspace).
+        stiffness: how fully the non-placed points follow the shape model around the placed ones (0..1).
+        progress: ``progress(done, total)`` after each batch.
+    Returns:
+        ``PrelabelReport``.
+    """
+    from datasets.images import load_image
+
+    recs = ws.images() if image_ids is None else [ws.image(int(i)) for i in image_ids]
+    report = PrelabelReport(model_id=int(model_id))
+    todo = []
+    for rec in recs:
+        latest, placed = user_placed_points(ws, rec.id)
+        status = latest.status if latest is not None else "todo"
+        if only_not_done and status in FINISHED:
+            continue
+        todo.append((rec, latest, placed if status not in FINISHED else placed[:0]))
+    shape_model = getattr(predictor, "shape_model", None)
+    k = predictor.schema.num_points
+    for start in range(0, len(todo), batch_size):
+        chunk, images, boxes = [], [], []
+        for rec, latest, placed in todo[start:start + batch_size]:
+            try:
+                images.append(load_image(rec.path))
+            except (ImageError, OSError) as exc:
+                report.skipped.append((rec.id, str(exc)))
+                continue
+            boxes.append(_box(ws, rec.id, rec))
+            chunk.append((rec, latest, placed))
+        rows = []
+        preds = predictor.predict_batch(images, boxes, batch_size=batch_size) if images else []
+        for (rec, latest, placed), p in zip(chunk, preds):
+            points = np.asarray(p.points, np.float32)
+            conf = np.asarray(p.confidence, np.float32).copy()
+            if len(placed) and latest is not None and latest.points.shape == (k, 2):
+                points = pin_points(points, latest.points, placed, shape_model, weights=conf, stiffness=stiffness)
+                conf[placed] = 1.0
+                report.pinned_images += 1
+                report.pinned_points += int(len(placed))
+            rows.append(PredictionRow(image_id=rec.id, model_id=int(model_id), points=points,
+                                      pose=None if p.pose is None else np.asarray(p.pose, np.float32),
+                                      confidence=conf, box=None if p.box is None else np.asarray(p.box, np.float32),
+                                      uncertainty=float(p.uncertainty)))
+            report.image_ids.append(rec.id)
+        if rows:
+            ws.save_predictions(rows)
+        report.predicted += len(rows)
+        if progress is not None:
+            progress(min(start + batch_size, len(todo)), len(todo))
+    return report
