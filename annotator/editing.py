@@ -206,7 +206,7 @@ def move_point(state: EditState, index: int, x: float, y: float, *, shape_model:
         for p in pinned:  # the user's points are exactly where they were dropped
             fitted[p] = pts[p]
         pts = fitted
-    return _push(state, points=pts, touched=tuple(sorted(pinned)), selected=index)
+    return _push(state, points=pts, touched=tuple(sorted(pinned)))
 
 
 def set_visibility(state: EditState, index: int, visibility: int | str) -> EditState:

@@ -50,7 +50,8 @@ def next_version() -> int:
 def render(*, image_url: str | None, width: int, height: int, points: np.ndarray | None = None,
            visibility: np.ndarray | None = None, touched: Sequence[int] = (), selected: int | None = None,
            names: Sequence[str] = (), edges: Sequence[tuple[int, int]] = (), box: np.ndarray | None = None,
-           image_id: int | None = None, caption: str = "", version: int | None = None) -> str:
+           image_id: int | None = None, caption: str = "", status_html: str = "",
+           version: int | None = None) -> str:
     """The editor's HTML for one face.
 
     Args:
@@ -65,6 +66,8 @@ def render(*, image_url: str | None, width: int, height: int, points: np.ndarray
         box: (4,) x0, y0, x1, y1 face box in pixels, drawn dashed.
         image_id: stored as ``data-image-id`` (the page resets zoom when it changes).
         caption: a short line shown above the image.
+        status_html: a line of (already escaped) HTML under the toolbar, e.g. the plausibility readout;
+            it is redrawn with the points, so it costs no extra event.
         version: ``data-version``; a fresh one when None.
     """
     version = next_version() if version is None else version
@@ -78,6 +81,7 @@ def render(*, image_url: str | None, width: int, height: int, points: np.ndarray
         f'<span class="lm-caption">{html.escape(caption)}</span>'
         '<span class="lm-hover" aria-live="polite"></span>'
         '</div>',
+        f'<div class="lm-status">{status_html}</div>',
         f'<svg id="landmark-editor" data-version="{version}" data-image-id="{"" if image_id is None else int(image_id)}"'
         f' data-width="{w}" data-height="{h}" viewBox="-0.5 -0.5 {w} {h}" preserveAspectRatio="xMidYMid meet"'
         f' xmlns="http://www.w3.org/2000/svg" role="img" aria-label="face image with draggable landmarks">',
@@ -128,6 +132,11 @@ CSS = """
 .lm-bar button.lm-zoom { min-width: 30px; height: 26px; border: 1px solid var(--border-color-primary, #ccc);
   border-radius: 4px; background: var(--background-fill-secondary, #f5f5f5); cursor: pointer; font-size: 15px; }
 .lm-caption { color: var(--body-text-color-subdued, #666); margin-left: 6px; }
+.lm-status { font-size: 13px; min-height: 20px; margin: 0 0 4px 2px; color: var(--body-text-color, #222); }
+.lm-status .lm-level { font-weight: 600; }
+.lm-status .lm-plausible { color: #1b873f; } .lm-status .lm-unusual { color: #b35900; }
+.lm-status .lm-implausible { color: #c62828; }
+.lm-status .lm-dirty { color: #b35900; font-weight: 600; } .lm-status .lm-clean { color: #1b873f; }
 .lm-hover { margin-left: auto; font-family: ui-monospace, monospace; color: var(--body-text-color, #222); }
 #landmark-editor { width: 100%; height: 68vh; background: #1b1b1b; display: block; touch-action: none;
   border-radius: 6px; cursor: grab; }
@@ -236,7 +245,7 @@ function endDrag(e, cancelled) {
   if (cancelled) return;
   if (d.moved) {
     const p = toImage(svg(), e);
-    window.__lmPointerUp = performance.now();
+    window.__lmPointerUp = performance.now(); window.__lmLastUp = window.__lmPointerUp;
     trigger('drag_end', {index: d.index, x: p.x, y: p.y});
   } else {
     trigger('select_point', {index: d.index});

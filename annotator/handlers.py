@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import html
 import math
 import re
 import shutil
@@ -205,7 +206,7 @@ def render(svc: Services, state: EditState) -> str:
     return editor.render(image_url=state.url, width=state.width, height=state.height, points=state.points,
                          visibility=state.visibility, touched=state.touched, selected=state.selected,
                          names=svc.schema.names, edges=svc.schema.edges, box=state.box,
-                         image_id=state.image_id, caption=caption)
+                         image_id=state.image_id, caption=caption, status_html=readout_html(svc, state))
 
 
 def info_markdown(svc: Services, state: EditState, order: list[int] | None = None) -> str:
@@ -236,19 +237,19 @@ def info_markdown(svc: Services, state: EditState, order: list[int] | None = Non
     return "  \n".join(lines)
 
 
-def readout_markdown(svc: Services, state: EditState) -> str:
-    """Plausibility of the current shape, size of the correction, edits and unsaved changes."""
+def readout_html(svc: Services, state: EditState) -> str:
+    """One line under the editor's toolbar: plausibility of the shape (Mahalanobis distance with a plain
+    label), size of the correction, points placed by hand, and whether everything is saved."""
     if state.image_id is None or state.num_points == 0:
         return ""
     d = float(svc.shape_model.mahalanobis(state.points))
     level, sentence = editing.plausibility(d, svc.dof)
-    colour = {"plausible": "#1b873f", "unusual": "#b35900", "implausible": "#c62828"}[level]
-    saved = "unsaved changes" if state.dirty else "all changes saved"
-    return (f"<span style='color:{colour}'>●</span> **Shape: {sentence}** (Mahalanobis distance {d:.1f}; "
-            f"a typical face ≈ {math.sqrt(svc.dof):.0f})  \n"
-            f"Correction so far: {editing.correction_px(state):.1f} px mean from the model · "
-            f"{len(state.touched)} point(s) placed by hand  \n"
-            f"{len(state.undo_stack)} undo / {len(state.redo_stack)} redo steps · **{saved}**")
+    saved = ('<span class="lm-dirty">● unsaved changes</span>' if state.dirty
+             else '<span class="lm-clean">✓ saved</span>')
+    return (f'<span class="lm-level lm-{level}" title="Mahalanobis distance of the shape parameters under the '
+            f'shape model; a typical face scores about {math.sqrt(svc.dof):.0f}">Shape: {html.escape(sentence)}'
+            f' (distance {d:.1f})</span> · correction {editing.correction_px(state):.1f} px from the model · '
+            f'{len(state.touched)} placed by hand · {saved}')
 
 
 def point_markdown(svc: Services, state: EditState) -> tuple[str, str | None]:
@@ -347,15 +348,14 @@ def export_zip(svc: Services, format: str, statuses: list[str] | None) -> tuple[
 # the return value matches the outputs listed next to it in ui.py.
 
 #: outputs of every event that (re)opens a face, in this order
-VIEW_OUTPUTS = ("editor", "state", "info", "readout", "point", "visibility", "x0", "y0", "x1", "y1")
+VIEW_OUTPUTS = ("editor", "state", "info", "point", "visibility", "x0", "y0", "x1", "y1")
 
 
 def view(svc: Services, state: EditState, order: list[int] | None) -> tuple:
     """Everything the Annotate tab shows for ``state`` (see ``VIEW_OUTPUTS``)."""
     point, vis = point_markdown(svc, state)
     box = state.box if state.box is not None else (None,) * 4
-    return (render(svc, state), state, info_markdown(svc, state, order), readout_markdown(svc, state),
-            point, vis, *[None if v is None else round(float(v), 1) for v in box])
+    return (render(svc, state), state, info_markdown(svc, state, order), point, vis, *[None if v is None else round(float(v), 1) for v in box])
 
 
 @user_errors
@@ -433,20 +433,20 @@ def on_edit(svc: Services, state: EditState, action: str):
     return render(svc, state), state
 
 
-def on_readout(svc: Services, state: EditState):
-    """After any edit (chained with .then): plausibility readout, point text, visibility."""
-    return readout_markdown(svc, state), *point_markdown(svc, state)
+def on_point_panel(svc: Services, state: EditState):
+    """After undo / redo / reset (chained with .then): the selected point's text and visibility."""
+    return point_markdown(svc, state)
 
 
 @user_errors
 def on_save(svc: Services, state: EditState, order: list[int], status: str | None = None):
-    """Save (a new version; optionally with a new status). Outputs: state, info, readout."""
+    """Save (a new version; optionally with a new status). Outputs: editor, state, info."""
     if state.image_id is None:
         raise ValueError("no image is open")
     state = save(svc, state, status)
     label = STATUS_LABELS.get(state.status, state.status)
     gr.Info(f"Saved version {state.base_version} of {state.name} ({label}).")
-    return state, info_markdown(svc, state, order), readout_markdown(svc, state)
+    return render(svc, state), state, info_markdown(svc, state, order)
 
 
 @user_errors

@@ -1,8 +1,9 @@
 """``build_app(services) -> gr.Blocks``: the page's layout and its wiring, nothing else.
 
 Every event calls one function of :mod:`annotator.handlers` (bound to the services with
-``handlers.bind``). Drags update only the editor and the state; readouts follow in a chained
-``.then()`` and charts only when the Evaluate tab is opened or refreshed.
+``handlers.bind``). A drag updates only the editor (whose status line carries the plausibility
+readout) and the state, outside the queue; other panels follow in chained ``.then()`` steps and charts
+only when the Evaluate tab is opened or refreshed.
 """
 from __future__ import annotations
 
@@ -56,7 +57,6 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
                                     "dashed yellow box: the face box the model used.", elem_classes="asm-small")
                     with gr.Column(scale=1, min_width=320):
                         info = gr.Markdown()
-                        readout = gr.Markdown()
                         with gr.Group():
                             stiffness = gr.Slider(0, 1, value=1.0, step=0.05, label="Shape constraint",
                                                   info="After a drag, the other points move to the closest "
@@ -138,19 +138,16 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
                 export_file = gr.File(label="Download", elem_id="export-file", interactive=False)
 
         # ---------------------------------------------------------------------- wiring
-        view_out = [ed, state, info, readout, point, visibility, x0, y0, x1, y1]
+        view_out = [ed, state, info, point, visibility, x0, y0, x1, y1]
         queue_out = [table, order, counts]
         edit_out = [ed, state]
-        readout_out = [readout, point, visibility]
-
         def after_edit(ev):
-            return ev.then(h.bind(h.on_readout, svc), [state], readout_out, show_progress="hidden")
+            return ev.then(h.bind(h.on_point_panel, svc), [state], [point, visibility], show_progress="hidden")
 
         demo.load(h.bind(h.on_load, svc), [flt, srt], view_out + queue_out)
 
-        drag = ed.drag_end(h.bind(h.on_drag, svc), [state, stiffness, mirror], edit_out,
-                           show_progress="hidden", trigger_mode="always_last")
-        after_edit(drag)
+        ed.drag_end(h.bind(h.on_drag, svc), [state, stiffness, mirror], edit_out,
+                    show_progress="hidden", trigger_mode="always_last", queue=False)
         ed.select_point(h.bind(h.on_select_point, svc), [state], edit_out + [point, visibility],
                         show_progress="hidden")
         visibility.input(h.bind(h.on_visibility, svc), [state, visibility], edit_out, show_progress="hidden")
@@ -159,7 +156,7 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
 
         refresh_queue = h.bind(h.on_queue, svc)
         for btn, status in ((save_btn, None), (done_btn, "done"), (reviewed_btn, "reviewed")):
-            btn.click(h.bind(h.on_save, svc, status=status), [state, order], [state, info, readout]) \
+            btn.click(h.bind(h.on_save, svc, status=status), [state, order], [ed, state, info]) \
                 .then(refresh_queue, [flt, srt], queue_out, show_progress="hidden")
         reload_btn.click(h.bind(h.on_reload, svc), [state, order], view_out)
         for btn, delta in ((next_btn, 1), (prev_btn, -1)):

@@ -77,7 +77,7 @@ def test_save_versions_and_conflict(svc):
     # reopening shows exactly what was saved, with the hand-placed point remembered
     again = h.load_state(svc, 2)
     assert np.array_equal(again.points, a.points) and again.touched == (30,) and again.base_version == 1
-    done, *_ = h.on_save(svc, again, [2], status="done")
+    _, done, _ = h.on_save(svc, again, [2], status="done")
     assert done.status == "done" and svc.store.latest(2).version == 2
 
 
