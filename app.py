@@ -99,9 +99,10 @@ def _login_name() -> str:
 
 
 def safe_detector():
-    """``asmnet.detect.detect_faces``, or a detector that finds nothing when it cannot run here."""
+    """Face boxes for the model: ``asmnet.detect.detect_faces`` mapped to landmark boxes
+    (``face_box_from_detection``), or a detector that finds nothing when it cannot run here."""
     try:
-        from asmnet.detect import detect_faces
+        from asmnet.detect import detect_faces, face_box_from_detection
     except Exception as exc:  # pragma: no cover - depends on the OpenCV build
         log.warning("face detector unavailable (%s); type face boxes by hand", exc)
         return None
@@ -111,7 +112,8 @@ def safe_detector():
         import numpy as np
 
         try:
-            return detect_faces(image)
+            found = detect_faces(image)
+            return np.asarray([face_box_from_detection(b) for b in found], np.float32).reshape(-1, 4)
         except Exception as exc:  # an OpenCV build without the cascade module
             if not warned:
                 log.warning("face detection failed (%s: %s); the model will use the whole image "

@@ -153,7 +153,7 @@ CSS = """
 #landmark-editor .lm-occluded { fill-opacity: 0.15; stroke: #00e5ff; stroke-width: 2px; stroke-dasharray: 2 2; }
 #landmark-editor .lm-touched.lm-occluded { stroke: #ff9100; }
 #landmark-editor .lm-outside { fill: #ff1744; fill-opacity: 0.5; stroke: #ff1744; stroke-dasharray: 1 2; }
-#landmark-editor .lm-selected { stroke: #fff; stroke-width: 3px; }
+#landmark-editor .lm-selected { stroke: #fff; stroke-width: 3px; r: calc(var(--lm-r, 3px) * 1.7); }
 #landmark-editor .lm-pt:hover { stroke: #fff; stroke-width: 2px; }
 #landmark-editor .lm-dragging { fill: #ffea00; }
 """

@@ -84,6 +84,10 @@ def summary_markdown(rep: Report, label: str, n_images: int) -> str:
     text = (f"**{s['n']} of {n_images} images** have both a model prediction and {label}. "
             f"NME ({rep.normaliser}): **{pct(s['nme'])}** · failure rate (NME > 10%): {pct(s.get('fr_10'))} · "
             f"AUC@10: {pct(s.get('auc_10'))}")
+    if not rep.has_pose:
+        text += ("  \nPose: the reference has no pose of its own (corrections keep the model's pose), so the "
+                 "pose chart shows the predicted angles; import a dataset with ground-truth pose "
+                 "(e.g. AFLW2000-3D) to see pose errors.")
     if s.get("pose_mae"):
         m = s["pose_mae"]
         text += f"  \nPose MAE: yaw {m['yaw']:.1f}°, pitch {m['pitch']:.1f}°, roll {m['roll']:.1f}°"
@@ -110,8 +114,8 @@ def pose_figure(rep: Report, pairs: Pairs) -> go.Figure:
         fig.add_trace(go.Box(y=pairs.pred_pose[:, i], name=a, boxpoints="all", jitter=0.3,
                              text=[f"#{k} {n}" for k, n in zip(pairs.ids, pairs.names)],
                              hovertemplate="%{text}<br>%{y:.1f}°<extra>" + a + "</extra>"))
-    fig.update_layout(title="Predicted head pose (no reference pose to compare with: corrections keep the "
-                            "model's pose)", template="plotly_white", yaxis_title="degrees", showlegend=False)
+    fig.update_layout(title="Predicted head pose (no reference pose to compare)", template="plotly_white",
+                      yaxis_title="degrees", showlegend=False)
     return fig
 
 

@@ -139,7 +139,7 @@ def ensure_prediction(svc: Services, image_id: int, *, box=None, force: bool = F
     """The latest prediction of an image, running the model first when there is none (or ``force``).
 
     The face box is ``box`` when given, else the image's stored box, else the largest detected face,
-    else none (the predictor then uses the whole image).
+    else a centred square of 60% of the image's shorter side (the user can correct it and re-run).
     """
     pred = None if force else svc.store.latest_prediction(image_id)
     if pred is not None:
@@ -151,7 +151,11 @@ def ensure_prediction(svc: Services, image_id: int, *, box=None, force: bool = F
     if box is None and svc.detect is not None:
         faces = np.asarray(svc.detect(image), np.float32).reshape(-1, 4)
         box = faces[0] if len(faces) else None
-    p = svc.predictor.predict(image, None if box is None else np.asarray(box, np.float32))
+    if box is None:
+        h, w = image.shape[:2]
+        half = 0.3 * min(w, h)
+        box = ((w - 1) / 2 - half, (h - 1) / 2 - half, (w - 1) / 2 + half, (h - 1) / 2 + half)
+    p = svc.predictor.predict(image, np.asarray(box, np.float32))
     row = PredictionRow(image_id=image_id, model_id=svc.model_id, points=np.asarray(p.points, np.float32),
                         pose=None if p.pose is None else np.asarray(p.pose, np.float32),
                         confidence=np.asarray(p.confidence, np.float32),
@@ -552,5 +556,8 @@ def on_export(svc: Services, format: str, statuses: list[str]):
     which = ", ".join(STATUS_LABELS.get(s, s) for s in statuses) if statuses else "any status"
     cli = (f"asmnet export {svc.store.path or 'WORKSPACE.db'} OUT_DIR --format {format}"
            + (f" --status {','.join(statuses)}" if statuses else ""))
-    return str(path), (f"Exported **{n} image(s)** ({which}) in **{format}** format: `{path.name}`.  \n"
+    left = len(svc.store.images()) - len(svc.store.accepted())
+    note = (f"  \n{left} image(s) have only the model's prediction (never saved, no imported ground truth) and "
+            "are not exported." if left else "")
+    return str(path), (f"Exported **{n} image(s)** ({which}) in **{format}** format: `{path.name}`.{note}  \n"
                        f"The same from a terminal: `{cli}`")

@@ -64,17 +64,18 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
                             mirror = gr.Checkbox(False, label="Mirror mode (M): the left/right partner moves "
                                                               "symmetrically", elem_id="chk-mirror")
                         with gr.Row():
-                            undo_btn = gr.Button("↶ Undo", elem_id="btn-undo", size="sm")
-                            redo_btn = gr.Button("↷ Redo", elem_id="btn-redo", size="sm")
-                            reset_btn = gr.Button("Reset to model", elem_id="btn-reset", size="sm")
+                            undo_btn = gr.Button("↶ Undo", elem_id="btn-undo", size="sm", min_width=0)
+                            redo_btn = gr.Button("↷ Redo", elem_id="btn-redo", size="sm", min_width=0)
+                            reset_btn = gr.Button("Reset to model", elem_id="btn-reset", size="sm", min_width=0)
                         with gr.Group():
                             point = gr.Markdown(padding=True)
                             visibility = gr.Radio(["visible", "occluded", "outside"], label="Selected point is",
                                                   value=None, elem_id="radio-visibility")
                         with gr.Row():
-                            save_btn = gr.Button("Save (Ctrl+S)", elem_id="btn-save", variant="primary", size="sm")
-                            done_btn = gr.Button("Mark done (D)", elem_id="btn-done", size="sm")
-                            reviewed_btn = gr.Button("Mark reviewed", elem_id="btn-reviewed", size="sm")
+                            save_btn = gr.Button("Save", elem_id="btn-save", variant="primary", size="sm", min_width=0)
+                            done_btn = gr.Button("Mark done", elem_id="btn-done", size="sm", min_width=0)
+                            reviewed_btn = gr.Button("Mark reviewed", elem_id="btn-reviewed", size="sm",
+                                                     min_width=0)
                         reload_btn = gr.Button("Reload saved version (discard unsaved edits)",
                                                elem_id="btn-reload", size="sm", variant="secondary")
                         with gr.Accordion("Face box and model", open=False):
@@ -123,7 +124,8 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
                     lm_plot = gr.Plot(label="Per-landmark NME", elem_id="plot-landmarks")
                     pose_plot = gr.Plot(label="Pose", elem_id="plot-pose")
                 gallery = gr.Gallery(label="Worst faces (cyan: model, orange: reference) · click one to open it",
-                                     columns=6, height="auto", allow_preview=False, elem_id="worst-gallery")
+                                     columns=6, rows=2, height=420, object_fit="contain", allow_preview=False,
+                                     elem_id="worst-gallery")
             # ------------------------------------------------------------------ Export
             with gr.Tab("Export", id="export"):
                 gr.Markdown("Writes the refined dataset: for each image its latest correction (or its imported "
