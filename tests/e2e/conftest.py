@@ -62,7 +62,7 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def studio_browser():
     if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")

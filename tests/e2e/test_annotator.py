@@ -14,8 +14,8 @@ POINTS_JS = "cs => cs.map(c => [parseFloat(c.getAttribute('cx')), parseFloat(c.g
 TIMEOUT = 20_000
 
 
-def open_page(browser, server):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+def open_page(studio_browser, server):
+    page = studio_browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(TIMEOUT)
     page.goto(server.url)
     page.wait_for_selector("#landmark-editor circle[data-index]")
@@ -65,8 +65,8 @@ def click_and_redraw(page, selector: str) -> None:
     wait_redraw(page, old)
 
 
-def test_drag_refit_undo_redo_save_and_restart(browser, server):
-    page = open_page(browser, server)
+def test_drag_refit_undo_redo_save_and_restart(studio_browser, server):
+    page = open_page(studio_browser, server)
     face = image_id(page)
     before = points(page)
     drop = drag(page, 8, 10, 24)
@@ -89,14 +89,14 @@ def test_drag_refit_undo_redo_save_and_restart(browser, server):
     page.close()
 
     server.restart()
-    page = open_page(browser, server)
+    page = open_page(studio_browser, server)
     assert image_id(page) == face, "the queue opens on the same first face"
     assert np.allclose(points(page), saved.points, atol=0.01), "reopening shows exactly what was saved"
     page.close()
 
 
-def test_mirror_mode_moves_the_partner(browser, server):
-    page = open_page(browser, server)
+def test_mirror_mode_moves_the_partner(studio_browser, server):
+    page = open_page(studio_browser, server)
     page.click("#chk-mirror input")
     before = points(page)
     drag(page, 36, -8, 0)                       # outer corner of the subject's right eye, outwards
@@ -106,8 +106,8 @@ def test_mirror_mode_moves_the_partner(browser, server):
     page.close()
 
 
-def test_export_contains_the_moved_point(browser, server):
-    page = open_page(browser, server)
+def test_export_contains_the_moved_point(studio_browser, server):
+    page = open_page(studio_browser, server)
     drop = drag(page, 30, 6, -5)
     page.click("#btn-done")
     page.get_by_text("Status done").first.wait_for()
@@ -130,8 +130,8 @@ def test_export_contains_the_moved_point(browser, server):
     page.close()
 
 
-def test_evaluate_tab_renders_plots(browser, server):
-    page = open_page(browser, server)
+def test_evaluate_tab_renders_plots(studio_browser, server):
+    page = open_page(studio_browser, server)
     drag(page, 48, 5, 5)
     page.click("#btn-save")
     page.get_by_text("saved by e2e").first.wait_for()
@@ -145,9 +145,9 @@ def test_evaluate_tab_renders_plots(browser, server):
     page.close()
 
 
-def test_conflicting_save_from_a_second_tab_is_refused(browser, server):
-    a = open_page(browser, server)
-    b = open_page(browser, server)
+def test_conflicting_save_from_a_second_tab_is_refused(studio_browser, server):
+    a = open_page(studio_browser, server)
+    b = open_page(studio_browser, server)
     assert image_id(a) == image_id(b)
     face = image_id(a)
     n = len(server.svc.store.history(face))
@@ -161,3 +161,32 @@ def test_conflicting_save_from_a_second_tab_is_refused(browser, server):
     assert len(server.svc.store.history(face)) == n + 1, "nothing was overwritten"
     a.close()
     b.close()
+
+
+def test_zoom_keeps_drops_exact_and_keyboard_shortcuts(studio_browser, server):
+    page = open_page(studio_browser, server)
+    full = page.get_attribute("#landmark-editor", "viewBox")
+    box = page.locator('#landmark-editor circle[data-index="33"]').bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(3):                                   # the wheel zooms about the pointer
+        page.mouse.wheel(0, -120)
+    page.wait_for_function("v => document.querySelector('#landmark-editor').getAttribute('viewBox') !== v", arg=full)
+    page.click("button.lm-zoom[data-zoom=in]")
+    zoomed = page.get_attribute("#landmark-editor", "viewBox")
+    assert zoomed != full
+    before = points(page)
+    drop = drag(page, 33, 9, 6)
+    after = points(page)
+    assert np.abs(after[33] - drop).max() <= 1.0, "screen -> image conversion stays exact when zoomed"
+    assert page.get_attribute("#landmark-editor", "viewBox") == zoomed, "a redraw keeps the zoom"
+    old = version(page)
+    page.keyboard.press("Control+z")
+    wait_redraw(page, old)
+    assert np.allclose(points(page), before, atol=0.01)
+    old = version(page)
+    page.keyboard.press("Control+y")
+    wait_redraw(page, old)
+    assert np.allclose(points(page), after, atol=0.01)
+    page.click("button.lm-zoom[data-zoom=fit]")
+    assert page.get_attribute("#landmark-editor", "viewBox") == full
+    page.close()
