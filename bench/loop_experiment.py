@@ -180,7 +180,7 @@ def predictions_of(ws: Workspace, ids: list[int], model_id: int):
     return rows
 
 
-def predict_direct(checkpoint: Path, samples, root: Path, args):
+def predict_direct(checkpoint: Path, samples, root: Path, args, with_extras: bool = False):
     """PredictionRow-like objects from running a checkpoint directly on samples (face box = GT landmark box)."""
     import torch
 
@@ -191,12 +191,47 @@ def predict_direct(checkpoint: Path, samples, root: Path, args):
 
     torch.set_num_threads(args.threads)
     pr = Predictor.from_checkpoint(checkpoint, args.device)
-    rows = []
+    rows, extras = [], []
     for start in range(0, len(samples), 32):
         chunk = samples[start:start + 32]
         preds = pr.predict_batch([load_image(root / s.image) for s in chunk], [landmark_box(s.points) for s in chunk])
         rows += [PredictionRow(0, 0, p.points, p.pose, p.confidence, p.box, p.uncertainty) for p in preds]
+        extras += [p.extras for p in preds]
+    if with_extras:
+        return pr, rows, extras
     return pr, rows
+
+
+def calibration(ref_path: Path, root: Path, args) -> dict:
+    """Spearman(score, NME) of uncertainty variants on the reference checkpoint's *validation* faces (the
+    part of the train split its training held out), for choosing ``asmnet.uncertainty.IMPLAUSIBILITY_POWER``."""
+    from asmnet.checkpoint import load_checkpoint
+    from asmnet.data import split_validation, usable_pose
+    from asmnet.uncertainty import MIN_DISAGREEMENT, typical_mahalanobis
+
+    tc = (load_checkpoint(ref_path).get("card") or {}).get("train_config") or {}
+    ds = read_dataset(root, "aflw2000", split="train")
+
+    class _Poses:  # what split_validation reads of FaceArrays
+        def __init__(self, pose):
+            self.pose = pose
+
+        def __len__(self):
+            return len(self.pose)
+
+    pose = np.array([s.pose if usable_pose(s.pose) else np.zeros(3) for s in ds.samples], np.float32)
+    _, val = split_validation(_Poses(pose), float(tc.get("val_fraction", 0.1)), int(tc.get("seed", 0)))
+    samples = [ds.samples[i] for i in val]
+    _, rows, extras = predict_direct(ref_path, samples, root, args, with_extras=True)
+    gt = np.stack([s.points for s in samples]).astype(np.float64)
+    nme = face_nme(np.stack([r.points for r in rows]), gt)
+    flip = np.array([e["flip_nme"] for e in extras])
+    maha = np.array([e["mahalanobis"] for e in extras]) / typical_mahalanobis(68)
+    out = {"faces": len(samples), "nme": float(nme.mean()), "stored_uncertainty": spearman([r.uncertainty for r in rows], nme),
+           "flip_only": spearman(flip, nme), "mahalanobis_only": spearman(maha, nme)}
+    for g in (0.5, 1.0, 2.0, 3.0):
+        out[f"power_{g:g}"] = spearman(np.maximum(flip, MIN_DISAGREEMENT) * maha ** g, nme)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -340,8 +375,10 @@ def main(argv: list[str] | None = None) -> int:
         reference = {"checkpoint": str(ref_path.relative_to(REPO) if ref_path.is_relative_to(REPO) else ref_path),
                      "sha256": file_sha256(ref_path), "epochs_trained": card.get("epochs_trained"),
                      "train_faces": (card.get("dataset") or {}).get("train_faces"), "test": r_fig}
+        reference["calibration_on_validation_faces"] = calibration(ref_path, root, args)
         log(f"reference {ref_path}: test NME {r_fig['nme']:.2f}, "
-            f"uncertainty Spearman {r_fig['uncertainty']['spearman']:.3f}")
+            f"uncertainty Spearman {r_fig['uncertainty']['spearman']:.3f}; "
+            f"calibration {reference['calibration_on_validation_faces']}")
 
     result = {
         "command": "python -m bench.loop_experiment" + (" --quick" if args.quick else "")
@@ -361,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         "finetuned": {"model_id": ft_rec.id, "card_metrics": ft_rec.card.get("metrics"),
                       "train_s": round(ft_train_s, 1), "test": ft_fig},
         "test_nme_drop": base_fig["nme"] - ft_fig["nme"],
+        "uncertainty_formula": uncertainty_formula(),
         "in_progress": pin_fig,
         "control": control,
         "reference": reference,
@@ -375,6 +413,20 @@ def main(argv: list[str] | None = None) -> int:
     log(f"wrote {out} and {args.md} ({result['wall_s']:.0f} s)")
     ws.close()
     return 0
+
+
+def uncertainty_formula() -> str:
+    """The per-face uncertainty the predictor stores (asmnet.uncertainty's, when the predictor uses it)."""
+    import inspect
+
+    from asmnet.predictor import Predictor
+
+    src = inspect.getsource(Predictor._uncertainty)
+    if "face_uncertainty" in src:
+        from asmnet.uncertainty import FORMULA
+
+        return FORMULA
+    return "asmnet.predictor built-in: mean flip disagreement + 0.05 * max(0, Mahalanobis / sqrt(2K) - 1)"
 
 
 def markdown(r: dict) -> str:

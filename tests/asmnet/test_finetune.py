@@ -80,3 +80,27 @@ def test_no_accepted_face_is_an_error(tmp_path, capsys):
 def test_train_needs_data_or_a_workspace(capsys):
     assert main(["train", "--epochs", "1"]) == 1
     assert "--from-workspace" in capsys.readouterr().err
+
+
+def test_mix_with_a_base_dataset(corrected):
+    from datasets.formats import write_dataset
+    from datasets.sample import Dataset, Sample
+    from tests.annotator.synthetic import random_faces
+    from tests.asmnet.loop_helpers import face_image
+
+    tmp_path, ws, ids = corrected
+    shapes = random_faces(4, seed=9)
+    src = tmp_path / "base_src"
+    samples = [Sample(image=face_image(src / f"b{i}.png", s, seed=100 + i).name, points=s.astype(np.float32))
+               for i, s in enumerate(shapes)]
+    base_dir = tmp_path / "base"
+    write_dataset(Dataset(root=src, format="csv", schema="ibug68", samples=samples), base_dir, "csv")
+    init = tiny_checkpoint(tmp_path / "init.pt")
+    rc = main(["train", "--from-workspace", str(tmp_path / "ws.db"), "--init", str(init), "--out",
+               str(tmp_path / "ft3"), "--mix-data", str(base_dir), "--mix-format", "csv", "--mix-split", "all",
+               *COMMON])
+    assert rc == 0
+    (model,) = ws.models()
+    assert model.card["data"]["faces"] == 10
+    assert model.card["data"]["mix"]["faces"] == 4 and model.card["data"]["mix"]["duplicates_dropped"] == 0
+    assert model.card["settings"]["format"] == "workspace+csv"
