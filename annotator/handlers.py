@@ -135,19 +135,9 @@ def user_errors(fn: Callable) -> Callable:
 
 
 # ------------------------------------------------------------------------------------ pre-labelling
-def ensure_prediction(svc: Services, image_id: int, *, box=None, force: bool = False) -> PredictionRow:
-    """The latest prediction of an image, running the model first when there is none (or ``force``).
-
-    The face box is ``box`` when given, else the image's stored box, else the largest detected face,
-    else a centred square of 60% of the image's shorter side (the user can correct it and re-run).
-    """
-    pred = None if force else svc.store.latest_prediction(image_id)
-    if pred is not None:
-        return pred
-    rec = svc.store.image(image_id)
-    image = load_image(rec.path)
-    if box is None:
-        box = rec.box
+def face_box(svc: Services, image: np.ndarray, box=None) -> np.ndarray:
+    """(4,) float32 face box for the model: ``box`` when given, else the largest detected face, else a
+    centred square of 60% of the image's shorter side (the user can correct it and re-run)."""
     if box is None and svc.detect is not None:
         faces = np.asarray(svc.detect(image), np.float32).reshape(-1, 4)
         box = faces[0] if len(faces) else None
@@ -155,23 +145,49 @@ def ensure_prediction(svc: Services, image_id: int, *, box=None, force: bool = F
         h, w = image.shape[:2]
         half = 0.3 * min(w, h)
         box = ((w - 1) / 2 - half, (h - 1) / 2 - half, (w - 1) / 2 + half, (h - 1) / 2 + half)
-    p = svc.predictor.predict(image, np.asarray(box, np.float32))
-    row = PredictionRow(image_id=image_id, model_id=svc.model_id, points=np.asarray(p.points, np.float32),
-                        pose=None if p.pose is None else np.asarray(p.pose, np.float32),
-                        confidence=np.asarray(p.confidence, np.float32),
-                        box=None if p.box is None else np.asarray(p.box, np.float32),
-                        uncertainty=float(p.uncertainty))
+    return np.asarray(box, np.float32)
+
+
+def _row(svc: Services, image_id: int, p) -> PredictionRow:
+    return PredictionRow(image_id=image_id, model_id=svc.model_id, points=np.asarray(p.points, np.float32),
+                         pose=None if p.pose is None else np.asarray(p.pose, np.float32),
+                         confidence=np.asarray(p.confidence, np.float32),
+                         box=None if p.box is None else np.asarray(p.box, np.float32),
+                         uncertainty=float(p.uncertainty))
+
+
+def ensure_prediction(svc: Services, image_id: int, *, box=None, force: bool = False) -> PredictionRow:
+    """The latest prediction of an image, running the model first when there is none (or ``force``).
+
+    The face box is ``box`` when given, else the image's stored box, else :func:`face_box`'s choice.
+    """
+    pred = None if force else svc.store.latest_prediction(image_id)
+    if pred is not None:
+        return pred
+    rec = svc.store.image(image_id)
+    image = load_image(rec.path)
+    p = svc.predictor.predict(image, face_box(svc, image, rec.box if box is None else box))
+    row = _row(svc, image_id, p)
     svc.store.save_predictions([row])
     return svc.store.latest_prediction(image_id) or row
 
 
-def prelabel_all(svc: Services, progress: Callable[[int, int], None] | None = None, *, force: bool = False) -> int:
-    """Run the model on every image that has no prediction yet (all with ``force``); returns how many ran."""
-    todo = [r.id for r in svc.store.images() if force or svc.store.latest_prediction(r.id) is None]
-    for n, image_id in enumerate(todo, start=1):
-        ensure_prediction(svc, image_id, force=force)
+def prelabel_all(svc: Services, progress: Callable[[int, int], None] | None = None, *, force: bool = False,
+                 batch_size: int = 16) -> int:
+    """Run the model on every image that has no prediction yet (all with ``force``), in batches, each
+    batch stored in one transaction; returns how many ran. ``progress(done, total)`` after each batch."""
+    todo = [r for r in svc.store.images() if force or svc.store.latest_prediction(r.id) is None]
+    for start in range(0, len(todo), batch_size):
+        recs = todo[start:start + batch_size]
+        images = [load_image(r.path) for r in recs]
+        boxes = [face_box(svc, im, r.box) for im, r in zip(images, recs)]
+        if hasattr(svc.predictor, "predict_batch"):
+            preds = svc.predictor.predict_batch(images, boxes, batch_size=batch_size)
+        else:
+            preds = [svc.predictor.predict(im, b) for im, b in zip(images, boxes)]
+        svc.store.save_predictions([_row(svc, r.id, p) for r, p in zip(recs, preds)])
         if progress is not None:
-            progress(n, len(todo))
+            progress(start + len(recs), len(todo))
     return len(todo)
 
 
