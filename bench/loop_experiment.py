@@ -426,7 +426,7 @@ def uncertainty_formula() -> str:
         from asmnet.uncertainty import FORMULA
 
         return FORMULA
-    return "asmnet.predictor built-in: mean flip disagreement + 0.05 * max(0, Mahalanobis / sqrt(2K) - 1)"
+    return "asmnet.predictor built-in: " + " ".join((inspect.getdoc(Predictor._uncertainty) or "").split())
 
 
 def markdown(r: dict) -> str:
@@ -465,6 +465,7 @@ def markdown(r: dict) -> str:
         ref = r["reference"]
         lines.append(row(f"reference: `{ref['checkpoint']}` (whole train split)", ref["test"]))
     p = r["in_progress"]
+    cal = (r.get("reference") or {}).get("calibration_on_validation_faces")
     lines += [
         "",
         f"Pre-label NME on held-out faces: {b['nme']:.2f} → {f['nme']:.2f} (drop {r['test_nme_drop']:.2f} points).",
@@ -475,6 +476,12 @@ def markdown(r: dict) -> str:
         f"Components (Spearman with NME): flip disagreement {f['components_spearman']['flip_disagreement']:.2f}, "
         f"Mahalanobis {f['components_spearman']['mahalanobis']:.2f}. Per-point confidence vs point error: "
         f"{f['point_confidence_spearman']:.2f}.",
+        "",
+        f"Per-face uncertainty stored by the predictor: `{r['uncertainty_formula']}`."
+        + (f" Chosen on the reference checkpoint's validation faces ({cal['faces']} train-split faces its training "
+           f"held out; Spearman with NME): flip only {cal['flip_only']:.2f}, Mahalanobis only "
+           f"{cal['mahalanobis_only']:.2f}, product with power 1 {cal['power_1']:.2f}, power 2 {cal['power_2']:.2f}, "
+           f"power 3 {cal['power_3']:.2f}." if cal else ""),
         "",
         f"In-progress faces ({p['faces']}, {p['pinned_points_per_face']} hand-placed points each): after re-pre-labelling "
         f"the hand-placed points are unchanged (max difference {p['max_abs_diff_pinned_px']} px); NME of the other "
