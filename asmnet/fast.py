@@ -213,7 +213,9 @@ def accelerate(predictor, backend: str | None = None, *, channels_last: bool = T
     backend = resolve_default() if backend is None else check_backend(backend)
     if predictor.device.type != "cpu" and backend != "torch":
         raise ValueError(f"backend {backend!r} is a CPU path; the predictor is on {predictor.device}")
-    base = getattr(predictor, "float_model", None) or predictor.model
+    base = getattr(predictor, "float_model", None)
+    if base is None:
+        base = predictor.model
     predictor.float_model = base
     predictor.model = optimise_model(base, backend, input_size=predictor.input_size, channels_last=channels_last)
     predictor.backend = backend

@@ -1,0 +1,108 @@
+"""Batch pre-labelling throughput, end to end: decode, face box, crop + network, store.
+
+On AFLW2000-3D test images (200; ``--quick``: 6) added to a temporary file workspace (untimed), each
+variant runs ``asmnet.prelabel.prelabel_images`` over the image files and stores every batch with
+``Workspace.save_predictions`` (one transaction per batch of 32) as it comes:
+
+* ``sequential``: ``workers=0``, decode / detect / infer / store one after the other in one thread
+  (the peer: what a plain loop over ``predict_batch`` does).
+* ``pipeline``: ``workers=2`` decode + detect threads running ahead of the network (``prefetch`` 2 batches).
+
+Face boxes: ``detector`` = none given, ``Predictor.face_box`` runs the bundled detector on every image
+(``asmnet.detect.detector_name()``); ``stored box`` = the box stored with the image in the workspace (here
+the ground-truth landmark box, as after an import), so no detection. Backends: ``torch`` (float model) and
+``asmnet.fast``'s default. Ratio = images/s divided by the sequential float-model run of the same box mode.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import common
+
+NAME = "prelabel"
+TITLE = "Batch pre-labelling a folder end to end (images/s)"
+COLUMNS = [("boxes", "face boxes"), ("backend", "backend"), ("mode", "pipeline"), ("images", "images"),
+           ("seconds", "seconds"), ("images_per_s", "images/s"), ("ratio", "× sequential torch")]
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    common.set_threads()
+    loaded = common.load_aflw_test(6 if quick else 200)
+    if loaded is None:
+        return {"rows": [], "columns": COLUMNS, "notes": [], "skipped": common.missing_data_reason()}
+    ds, samples = loaded
+    from asmnet.crop import landmark_box
+    from asmnet.detect import detector_name
+    from asmnet.fast import resolve_default
+    from asmnet.network import create_model
+    from asmnet.predictor import Predictor
+    from asmnet.prelabel import prelabel_images
+    from datasets.store import PredictionRow, Workspace
+
+    ckpt, how = common.checkpoint_path()
+    if ckpt is not None:
+        base = Predictor.from_checkpoint(ckpt)
+    else:
+        cfg = {"model": "asmnet", "num_points": 68, "input_size": 128, "crop_margin": 1.3, "schema": "ibug68"}
+        base = Predictor(create_model("asmnet").eval(), cfg, None, name="asmnet (untrained)", sha256="-")
+    fast_name = resolve_default()
+    notes = [f"ASMNet weights: {how}; detector: {detector_name()}; {len(samples)} images "
+             f"({'quick' if quick else 'AFLW2000-3D test'}), batch 32, torch/onnxruntime threads {common.THREADS}, "
+             f"pipeline workers 2."]
+    batch = 32 if not quick else 4
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="bench-prelabel-") as tmp:
+        ws = Workspace(Path(tmp) / "ws.db")
+        ids, paths, gt_boxes = [], [], []
+        for s in samples:
+            b = landmark_box(s.points)
+            ids.append(ws.add_image(ds.root / s.image, dataset="aflw2000", split="test", box=b))
+        recs = {r.id: r for r in ws.images()}
+        paths = [recs[i].path for i in ids]
+        stored = [recs[i].box for i in ids]
+        model_id = ws.register_model(base.name, str(ckpt or "-"), base.sha256, {})
+        predictors = {"torch": base}
+        if fast_name != "torch":
+            from asmnet.fast import accelerate
+
+            p = Predictor(base.model, base.config, base.shape_model, name=base.name, sha256=base.sha256,
+                          card=base.card)
+            predictors[fast_name] = accelerate(p, fast_name)
+        for p in predictors.values():  # warm up (first-call allocations, onnxruntime arena)
+            prelabel_images(p, paths[:4], stored[:4], batch_size=4, workers=0)
+
+        def store(indices: list[int], preds: list) -> None:
+            rowsb = [PredictionRow(image_id=ids[i], model_id=model_id, points=q.points, pose=q.pose,
+                                   confidence=q.confidence, box=q.box, uncertainty=q.uncertainty)
+                     for i, q in zip(indices, preds) if len(q.points)]
+            ws.save_predictions(rowsb)
+
+        for box_mode in ("detector", "stored box"):
+            ref = None
+            for be, pred in predictors.items():
+                for mode, workers in (("sequential", 0), ("pipeline", 2)):
+                    boxes = None if box_mode == "detector" else stored
+                    done = []
+                    t0 = time.perf_counter()
+                    out = prelabel_images(pred, paths, boxes, batch_size=batch, workers=workers,
+                                          progress=lambda d, n: done.append(d), on_batch=store)
+                    dt = time.perf_counter() - t0
+                    if len(out) != len(paths) or done[-1] != len(paths):
+                        raise RuntimeError("prelabel_images returned the wrong number of predictions")
+                    ips = len(paths) / dt
+                    if ref is None:
+                        ref = ips
+                    rows.append({"boxes": box_mode, "backend": be, "mode": mode, "images": len(paths),
+                                 "seconds": dt, "images_per_s": ips, "ratio": ips / ref,
+                                 "faces_found": int(sum(len(q.points) > 0 for q in out))})
+        n_stored = len(ws.predictions(ids[0])) if hasattr(ws, "predictions") else None
+        ws.close()
+    notes.append("Every run stores its predictions (one save_predictions transaction per batch); "
+                 f"{n_stored} prediction rows per image at the end (one per run)." if n_stored else
+                 "Every run stores its predictions (one save_predictions transaction per batch).")
+    return {"rows": rows, "columns": COLUMNS, "notes": notes, "checkpoint_choice": how, "backend_fast": fast_name}
