@@ -65,9 +65,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--n-test", type=int, default=None, help="only the first N test faces (smoke runs)")
     p.add_argument("--model", default="asmnet")
     p.add_argument("--input-size", type=int, default=128)
-    p.add_argument("--base-epochs", type=int, default=40)
+    p.add_argument("--base-epochs", type=int, default=30)
     p.add_argument("--base-lr", type=float, default=2e-3)
-    p.add_argument("--ft-epochs", type=int, default=15)
+    p.add_argument("--ft-epochs", type=int, default=10)
     p.add_argument("--ft-lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=2)
@@ -75,6 +75,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--control", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--reference", default=None, help="reference checkpoint (default: shipped, else runs/asmnet68-cpu)")
     p.add_argument("--base", default=None, help="use this base checkpoint instead of training one")
+    p.add_argument("--reuse-base", action="store_true", help="reuse WORK/base/best.pt from an earlier run if present")
     p.add_argument("--quick", action="store_true", help="tiny smoke settings (asmnet_tiny, few faces, 1 epoch)")
     p.add_argument("--work", default=str(REPO / ".cache" / "loop_experiment"))
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "loop.json"))
@@ -248,9 +249,19 @@ def main(argv: list[str] | None = None) -> int:
     from asmnet.crop import landmark_box
 
     work = Path(args.work)
-    if work.exists():
+    keep_base = args.reuse_base and (work / "base" / "best.pt").is_file()
+    if keep_base:
+        args.base = str(work / "base" / "best.pt")
+        for name in ("loop.db", "loop.db-wal", "loop.db-shm", "control.db", "control.db-wal", "control.db-shm",
+                     "finetuned", "control"):
+            target = work / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    elif work.exists():
         shutil.rmtree(work)
-    work.mkdir(parents=True)
+    work.mkdir(parents=True, exist_ok=True)
     train_ds = read_dataset(root, "aflw2000", split="train")
     test_ds = read_dataset(root, "aflw2000", split="test")
     train_s = sorted(train_ds.samples, key=lambda s: s.image)
@@ -267,10 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     t = time.time()
     if args.base:
         base_ckpt = Path(args.base)
+        timing = base_ckpt.parent / "train_s.txt"
+        base_train_s = float(timing.read_text()) if timing.is_file() else float("nan")
     else:
         log(f"training the base model ({args.model}, {args.base_epochs} epochs on {len(base_s)} faces)")
         base_ckpt = train_base(args, subset(train_ds, base_s), work / "base")
-    base_train_s = time.time() - t
+        base_train_s = time.time() - t
+        (work / "base" / "train_s.txt").write_text(f"{base_train_s:.1f}")
 
     # ---- 2. workspace: accepted base faces, plain images for corrections / in-progress / test
     ws_path = work / "loop.db"
@@ -381,8 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             f"calibration {reference['calibration_on_validation_faces']}")
 
     result = {
-        "command": "python -m bench.loop_experiment" + (" --quick" if args.quick else "")
-                   + ("" if args.control else " --no-control"),
+        "command": " ".join(["python -m bench.loop_experiment", *(sys.argv[1:] if argv is None else argv)]),
         "data": {"root": "aflw2000-3d (../shared/data, $ASMNET_DATA_DIR)", "base_faces": nb,
                  "corrected_faces": len(corr_s), "in_progress_faces": len(pin_s), "test_faces": len(test_s),
                  "selection": f"train split sorted by file name, permuted with numpy default_rng({args.seed}): "
