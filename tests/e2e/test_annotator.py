@@ -190,3 +190,15 @@ def test_zoom_keeps_drops_exact_and_keyboard_shortcuts(studio_browser, server):
     page.click("button.lm-zoom[data-zoom=fit]")
     assert page.get_attribute("#landmark-editor", "viewBox") == full
     page.close()
+
+
+def test_queue_row_opens_the_face(studio_browser, server):
+    page = open_page(studio_browser, server)
+    first = image_id(page)
+    page.get_by_role("tab", name="Queue").click()
+    other = next(r for r in server.svc.store.images() if r.id != first)
+    page.locator("#queue-table").get_by_text(other.path.name).first.click()
+    page.wait_for_function("id => document.querySelector('#landmark-editor').dataset.imageId === String(id)",
+                           arg=other.id)
+    assert page.locator("#landmark-editor").is_visible(), "the Annotate tab is shown"
+    page.close()
