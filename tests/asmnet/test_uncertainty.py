@@ -78,7 +78,7 @@ def test_implausible_shape_raises_uncertainty():
     odd = Predictor(Lopsided(odd_shape, gain=0.0), config, sm, name="odd", sha256="3" * 64)
     a, b = plain.predict(_image(100), BOX), odd.predict(_image(100), BOX)
     assert b.extras["mahalanobis"] > a.extras["mahalanobis"]
-    assert b.uncertainty >= a.uncertainty
+    assert b.uncertainty > a.uncertainty  # both passes agree: the implausibility alone ranks them
 
 
 def test_queue_puts_the_least_certain_face_first(tmp_path, predictor):
@@ -99,3 +99,16 @@ def test_queue_puts_the_least_certain_face_first(tmp_path, predictor):
     q = ws.queue().sort_values("uncertainty", ascending=False)
     assert q["image_id"].tolist() == [ids[1], ids[2], ids[0]]
     ws.close()
+
+
+def test_face_uncertainty_grows_with_each_signal():
+    from asmnet.uncertainty import face_uncertainty, point_confidence, typical_mahalanobis
+
+    d_small, d_large = np.full(68, 0.01), np.full(68, 0.04)
+    typical = typical_mahalanobis(68)
+    assert face_uncertainty(d_small, typical, 68) < face_uncertainty(d_large, typical, 68)
+    assert face_uncertainty(d_small, typical, 68) < face_uncertainty(d_small, 2 * typical, 68)
+    assert face_uncertainty(d_small, typical, 68) == pytest.approx(0.01)
+    assert face_uncertainty(d_large, None) == pytest.approx(0.04)  # no shape model: the disagreement alone
+    conf = point_confidence(np.array([0.0, 0.05, 0.5]))
+    assert conf[0] == 1.0 and conf[1] == pytest.approx(np.exp(-1)) and conf[2] < 1e-4
