@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     # ---- 4. fine-tune from the workspace (the CLI), re-pre-label
     ft_out = work / "finetuned"
     ft_args = ["train", "--from-workspace", str(ws_path), "--init", str(base_ckpt), "--epochs", str(args.ft_epochs),
-               "--lr", str(args.ft_lr), "--batch-size", str(args.batch_size), "--seed", str(args.seed),
+               "--lr", str(args.ft_lr), "--warmup-epochs", "1", "--batch-size", str(args.batch_size), "--seed", str(args.seed),
                "--threads", str(args.threads), "--device", args.device, "--out", str(ft_out),
                "--model-name", "loop-finetuned", "--no-progress"]
     t = time.time()
