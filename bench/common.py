@@ -202,6 +202,8 @@ def fmt(v: Any, digits: int = 2) -> str:
             return f"{v:,.0f}"
         if abs(v) >= 100:
             return f"{v:.1f}"
+        if 0 < abs(v) < 1:
+            return f"{v:.3f}"
         return f"{v:.{digits}f}"
     return str(v)
 
