@@ -77,6 +77,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--base", default=None, help="use this base checkpoint instead of training one")
     p.add_argument("--reuse-base", action="store_true", help="reuse WORK/base/best.pt from an earlier run if present")
     p.add_argument("--quick", action="store_true", help="tiny smoke settings (asmnet_tiny, few faces, 1 epoch)")
+    p.add_argument("--markdown-only", action="store_true", help="rewrite --md from an existing --out JSON")
     p.add_argument("--work", default=str(REPO / ".cache" / "loop_experiment"))
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "loop.json"))
     p.add_argument("--md", default=str(REPO / "bench" / "LOOP.md"))
@@ -237,6 +238,9 @@ def calibration(ref_path: Path, root: Path, args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.markdown_only:
+        Path(args.md).write_text(markdown(json.loads(Path(args.out).read_text())))
+        return 0
     t0 = time.time()
     root = data_root()
     if not root.is_dir():
@@ -491,7 +495,8 @@ def markdown(r: dict) -> str:
         f"{f['point_confidence_spearman']:.2f}.",
         "",
         f"Per-face uncertainty stored by the predictor: `{r['uncertainty_formula']}`."
-        + (f" Chosen on the reference checkpoint's validation faces ({cal['faces']} train-split faces its training "
+        + (f" The power 2 was chosen on the validation faces of an early checkpoint of the reference's training run; "
+           f"re-checked on the reference checkpoint's validation faces ({cal['faces']} train-split faces its training "
            f"held out; Spearman with NME): flip only {cal['flip_only']:.2f}, Mahalanobis only "
            f"{cal['mahalanobis_only']:.2f}, product with power 1 {cal['power_1']:.2f}, power 2 {cal['power_2']:.2f}, "
            f"power 3 {cal['power_3']:.2f}." if cal else ""),
