@@ -34,11 +34,12 @@ class Constrainer(Protocol):
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One undo step: points (K, 2) float32, visibility (K,) int8, touched point indices."""
+    """One undo step: points (K, 2) float32, visibility (K,) int8, touched point indices, face box."""
 
     points: np.ndarray
     visibility: np.ndarray
     touched: tuple[int, ...]
+    box: tuple[float, float, float, float] | None = None
 
 
 @dataclass
@@ -87,7 +88,7 @@ class EditState:
         return int(self.points.shape[0])
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(self.points.copy(), self.visibility.copy(), tuple(self.touched))
+        return Snapshot(self.points.copy(), self.visibility.copy(), tuple(self.touched), self.box)
 
 
 def start(image_id: int, points: np.ndarray, *, predicted: np.ndarray | None = None,
@@ -249,7 +250,7 @@ def undo(state: EditState) -> EditState:
         return state
     snap = state.undo_stack[-1]
     return dataclasses.replace(state, points=snap.points.copy(), visibility=snap.visibility.copy(),
-                               touched=snap.touched, undo_stack=state.undo_stack[:-1],
+                               touched=snap.touched, box=snap.box, undo_stack=state.undo_stack[:-1],
                                redo_stack=state.redo_stack + (state.snapshot(),), dirty=True)
 
 
@@ -259,7 +260,7 @@ def redo(state: EditState) -> EditState:
         return state
     snap = state.redo_stack[-1]
     return dataclasses.replace(state, points=snap.points.copy(), visibility=snap.visibility.copy(),
-                               touched=snap.touched, redo_stack=state.redo_stack[:-1],
+                               touched=snap.touched, box=snap.box, redo_stack=state.redo_stack[:-1],
                                undo_stack=state.undo_stack + (state.snapshot(),), dirty=True)
 
 

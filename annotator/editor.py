@@ -7,6 +7,7 @@ and survives every re-render. It
 * drags a point locally (no round trip while the mouse moves) and on pointer-up calls
   ``trigger('drag_end', {index, x, y})`` with image-pixel coordinates from ``svg.getScreenCTM()``,
 * turns a click on a point into ``trigger('select_point', {index})``,
+* lets the face box's corners be dragged: ``trigger('box_end', {x0, y0, x1, y1})`` on release,
 * zooms with the wheel or the +/−/fit buttons and pans by dragging the background (view state lives in
   the page, so a zoom costs no round trip and survives redraws),
 * shows the hovered point's index and name, and
@@ -96,6 +97,10 @@ def render(*, image_url: str | None, width: int, height: int, points: np.ndarray
         x0, y0, x1, y1 = (float(v) for v in box)
         parts.append(f'<rect class="lm-box" x="{x0:.2f}" y="{y0:.2f}" width="{max(x1 - x0, 0):.2f}" '
                      f'height="{max(y1 - y0, 0):.2f}"><title>face box the model used</title></rect>')
+        for corner, (cx, cy) in enumerate(((x0, y0), (x1, y0), (x1, y1), (x0, y1))):
+            parts.append(f'<circle class="lm-handle" data-corner="{corner}" cx="{cx:.2f}" cy="{cy:.2f}" r="3">'
+                         '<title>drag this corner of the face box; the model runs again in the new box</title>'
+                         '</circle>')
     pts = np.zeros((0, 2)) if points is None else np.asarray(points, np.float64).reshape(-1, 2)
     if len(pts):
         if edges:
@@ -144,6 +149,9 @@ CSS = """
 #landmark-editor .lm-empty { fill: #bbb; font-size: 20px; }
 #landmark-editor .lm-box { fill: none; stroke: #ffd54f; stroke-dasharray: 6 4; stroke-width: 1.5px;
   vector-effect: non-scaling-stroke; pointer-events: none; }
+#landmark-editor .lm-handle { r: var(--lm-r, 3px); fill: #ffd54f; fill-opacity: 0.35; stroke: #ffd54f;
+  stroke-width: 1.5px; vector-effect: non-scaling-stroke; cursor: nwse-resize; }
+#landmark-editor .lm-handle[data-corner="1"], #landmark-editor .lm-handle[data-corner="3"] { cursor: nesw-resize; }
 #landmark-editor .lm-edges { fill: none; stroke: rgba(0, 230, 255, 0.55); stroke-width: 1px;
   vector-effect: non-scaling-stroke; pointer-events: none; }
 #landmark-editor .lm-pt { r: var(--lm-r, 3px); stroke: #000; stroke-width: 1px; vector-effect: non-scaling-stroke;
@@ -165,6 +173,7 @@ let view = null;            // [x, y, w, h] of the viewBox while zoomed, or null
 let viewImage = null;       // data-image-id the view belongs to
 let drag = null;            // {circle, index, id, moved, startX, startY}
 let pan = null;
+let boxDrag = null;         // {handle, corner, rect, box: [x0, y0, x1, y1], id, moved}
 
 function svg() { return element.querySelector('#landmark-editor'); }
 function toImage(s, evt) {
@@ -212,6 +221,16 @@ element.addEventListener('pointerover', (e) => {
 });
 element.addEventListener('pointerdown', (e) => {
   const s = svg(); if (!s || e.button !== 0) return;
+  const h = e.target.closest('circle.lm-handle');
+  if (h) {
+    e.preventDefault();
+    const r = s.querySelector('rect.lm-box');
+    const b = [parseFloat(r.getAttribute('x')), parseFloat(r.getAttribute('y'))];
+    b.push(b[0] + parseFloat(r.getAttribute('width')), b[1] + parseFloat(r.getAttribute('height')));
+    boxDrag = {handle: h, corner: parseInt(h.dataset.corner), rect: r, box: b, id: e.pointerId, moved: false};
+    element.setPointerCapture(e.pointerId);
+    return;
+  }
   const c = e.target.closest('circle[data-index]');
   if (c) {
     e.preventDefault();
@@ -226,6 +245,17 @@ element.addEventListener('pointerdown', (e) => {
   }
 });
 element.addEventListener('pointermove', (e) => {
+  if (boxDrag && e.pointerId === boxDrag.id) {
+    const p = toImage(svg(), e), b = boxDrag.box, k = boxDrag.corner;
+    if (k === 0 || k === 3) b[0] = p.x; else b[2] = p.x;
+    if (k === 0 || k === 1) b[1] = p.y; else b[3] = p.y;
+    boxDrag.moved = true;
+    boxDrag.handle.setAttribute('cx', p.x.toFixed(2)); boxDrag.handle.setAttribute('cy', p.y.toFixed(2));
+    const r = boxDrag.rect;
+    r.setAttribute('x', Math.min(b[0], b[2]).toFixed(2)); r.setAttribute('y', Math.min(b[1], b[3]).toFixed(2));
+    r.setAttribute('width', Math.abs(b[2] - b[0]).toFixed(2)); r.setAttribute('height', Math.abs(b[3] - b[1]).toFixed(2));
+    return;
+  }
   if (drag && e.pointerId === drag.id) {
     if (Math.hypot(e.clientX - drag.sx, e.clientY - drag.sy) >= 2) drag.moved = true;
     if (!drag.moved) return;
@@ -238,6 +268,14 @@ element.addEventListener('pointermove', (e) => {
   }
 });
 function endDrag(e, cancelled) {
+  if (boxDrag && e.pointerId === boxDrag.id) {
+    const d = boxDrag; boxDrag = null;
+    if (cancelled || !d.moved) return;
+    const b = d.box;
+    trigger('box_end', {x0: Math.min(b[0], b[2]), y0: Math.min(b[1], b[3]), x1: Math.max(b[0], b[2]),
+                        y1: Math.max(b[1], b[3])});
+    return;
+  }
   if (pan && e.pointerId === pan.id) { pan = null; const s = svg(); if (s) s.classList.remove('lm-panning'); return; }
   if (!drag || e.pointerId !== drag.id) return;
   const d = drag; drag = null;
@@ -294,10 +332,11 @@ def shortcuts_markdown() -> str:
     rows = "\n".join(f"| `{k}` | {what} |" for k, what, _ in SHORTCUTS)
     return ("| keys | action |\n|---|---|\n" + rows +
             "\n\nDrag a point to move it · click a point to select it · wheel to zoom · drag the background "
-            "to pan when zoomed · hover a point for its name.")
+            "to pan when zoomed · hover a point for its name · drag a yellow corner of the face box to run the "
+            "model again in a new box.")
 
 
 def landmark_editor(value: str | None = None, **kwargs) -> gr.HTML:
-    """The ``gr.HTML`` editor component; bind ``.drag_end(...)`` and ``.select_point(...)`` on it."""
+    """The ``gr.HTML`` editor component; bind ``.drag_end``, ``.select_point`` and ``.box_end`` on it."""
     return gr.HTML(value=value or render(image_url=None, width=640, height=480), html_template="${value}",
                    css_template=CSS, js_on_load=JS_ON_LOAD, elem_id="landmark-editor-root", **kwargs)

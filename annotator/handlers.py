@@ -494,6 +494,14 @@ def on_rerun(svc: Services, state: EditState, x0, y0, x1, y1):
     return render(svc, new), new
 
 
+def on_box_end(svc: Services, state: EditState, evt: gr.EventData):
+    """A corner of the face box was dragged: run the model in the new box (undoable).
+    Outputs: editor, state, x0, y0, x1, y1."""
+    box = [round(float(getattr(evt, k)), 1) for k in ("x0", "y0", "x1", "y1")]
+    html_, new = on_rerun(svc, state, *box)
+    return (html_, new, *[round(float(v), 1) for v in (new.box or box)])
+
+
 @user_errors
 def on_detect(svc: Services, state: EditState):
     """Detect the face again and fill the box fields. Outputs: x0, y0, x1, y1."""

@@ -79,8 +79,9 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
                         reload_btn = gr.Button("Reload saved version (discard unsaved edits)",
                                                elem_id="btn-reload", size="sm", variant="secondary")
                         with gr.Accordion("Face box and model", open=False):
-                            gr.Markdown("The model looks inside this box (pixels). Change it and re-run the model "
-                                        "when the points are far off.", elem_classes="asm-small")
+                            gr.Markdown("The model looks inside this box (pixels, the dashed yellow box). When the "
+                                        "points are far off, drag its corners on the image, or type it here and "
+                                        "re-run the model.", elem_classes="asm-small")
                             with gr.Row():
                                 x0 = gr.Number(label="x0 (left)", precision=1, min_width=60)
                                 y0 = gr.Number(label="y0 (top)", precision=1, min_width=60)
@@ -150,6 +151,7 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
 
         ed.drag_end(h.bind(h.on_drag, svc), [state, stiffness, mirror], edit_out,
                     show_progress="hidden", trigger_mode="always_last", queue=False)
+        after_edit(ed.box_end(h.bind(h.on_box_end, svc), [state], edit_out + [x0, y0, x1, y1]))
         ed.select_point(h.bind(h.on_select_point, svc), [state], edit_out + [point, visibility],
                         show_progress="hidden")
         visibility.input(h.bind(h.on_visibility, svc), [state, visibility], edit_out, show_progress="hidden")

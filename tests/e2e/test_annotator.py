@@ -202,3 +202,25 @@ def test_queue_row_opens_the_face(studio_browser, server):
                            arg=other.id)
     assert page.locator("#landmark-editor").is_visible(), "the Annotate tab is shown"
     page.close()
+
+
+def test_dragging_a_box_corner_reruns_the_model(studio_browser, server):
+    page = open_page(studio_browser, server)
+    before = points(page)
+    handle = page.locator('#landmark-editor circle.lm-handle[data-corner="2"]').bounding_box()
+    x, y = handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2
+    corner = to_image(page, x + 25, y + 20)
+    old = version(page)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 25, y + 20, steps=8)
+    page.mouse.up()
+    wait_redraw(page, old)
+    rect = page.locator("#landmark-editor rect.lm-box")
+    x1 = float(rect.get_attribute("x")) + float(rect.get_attribute("width"))
+    y1 = float(rect.get_attribute("y")) + float(rect.get_attribute("height"))
+    assert abs(x1 - corner[0]) <= 1.5 and abs(y1 - corner[1]) <= 1.5
+    assert np.abs(points(page) - before).max() > 1.0, "the model ran again in the new box"
+    click_and_redraw(page, "#btn-undo")
+    assert np.allclose(points(page), before, atol=0.01)
+    page.close()
