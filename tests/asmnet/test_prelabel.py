@@ -1,103 +1,124 @@
-"""asmnet.prelabel.prelabel_images: same results as predict_batch, in order, with progress, per-batch
-callbacks, errors raised or skipped, thread and process pools. No timing here."""
+"""Re-pre-labelling a workspace keeps every point a person placed (asmnet.workspace_prelabel, asmnet prelabel)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from asmnet.network import create_model
-from asmnet.predictor import Predictor
-from asmnet.prelabel import empty_prediction, face_box, prelabel_images
-from datasets.errors import ImageError
-
-CONFIG = {"model": "asmnet_tiny", "num_points": 68, "input_size": 64, "crop_margin": 1.3, "schema": "ibug68"}
+from asmnet.workspace_prelabel import pin_points, placed_by_hand, prelabel_workspace, user_placed_points
+from datasets.images import load_image
+from datasets.store import PredictionRow
+from tests.asmnet.loop_helpers import StubPredictor, image_key, synthetic_workspace, tiny_checkpoint
 
 
-@pytest.fixture(scope="module")
-def predictor() -> Predictor:
-    torch.manual_seed(0)
-    return Predictor(create_model("asmnet_tiny").eval(), CONFIG, None, name="tiny", sha256="-")
+def _predict(ws, model_id, image_id, points):
+    ws.save_predictions([PredictionRow(image_id, model_id, np.asarray(points, np.float32), None,
+                                       np.full(68, 0.5, np.float32))])
 
 
-@pytest.fixture(scope="module")
-def images():
-    rng = np.random.default_rng(0)
-    return [rng.integers(0, 256, size=(80 + 4 * i, 100, 3), dtype=np.uint8) for i in range(7)]
+def _correct(ws, image_id, points, *, status="in_progress", note=None, source="correction"):
+    latest = ws.latest(image_id)
+    return ws.save_annotation(image_id, points, author="person", base_version=None if latest is None else latest.version,
+                              source=source, status=status, note=note)
 
 
-@pytest.fixture(scope="module")
-def boxes(images):
-    return [np.array([10 + i, 12, 70 + i, 75], np.float32) for i in range(len(images))]
+@pytest.fixture
+def scene(tmp_path):
+    """Five images with an old prediction; 0 to do, 1 and 2 in progress, 3 done, 4 imported ground truth."""
+    ws, ids, shapes = synthetic_workspace(tmp_path, 5)
+    old = ws.register_model("old", "old.pt", "a" * 64, {})
+    for i, s in zip(ids, shapes):
+        _predict(ws, old, i, s + 4)
+    c1 = (shapes[1] + 4).astype(np.float32)
+    c1[3] += (2.0, -3.0)
+    c1[10] += (-5.0, 1.0)
+    c1[20] += (0.3, 0.0)  # within the 0.5 px tolerance: not a placed point
+    _correct(ws, ids[1], c1)
+    _correct(ws, ids[2], shapes[2] + 4, note="placed by hand: 7")  # confirmed where the model put it
+    _correct(ws, ids[3], shapes[3], status="done")
+    _correct(ws, ids[4], shapes[4], status="todo", source="ground_truth")
+    new = {image_key(load_image(ws.image(i).path)): s - 2 for i, s in zip(ids, shapes)}
+    yield ws, ids, shapes, StubPredictor(new), ws.register_model("new", "new.pt", "b" * 64, {})
+    ws.close()
 
 
-def _same(a, b):
-    assert len(a) == len(b)
-    for p, q in zip(a, b):
-        np.testing.assert_allclose(q.points, p.points, atol=1e-3)
-        np.testing.assert_allclose(q.pose, p.pose, atol=1e-3)
-        np.testing.assert_array_equal(q.box, p.box)
+def test_placed_points_from_the_difference_and_the_annotator_note(scene):
+    ws, ids, *_ = scene
+    assert user_placed_points(ws, ids[1])[1].tolist() == [3, 10]
+    assert user_placed_points(ws, ids[2])[1].tolist() == [7]
+    assert user_placed_points(ws, ids[0])[1].tolist() == []      # no annotation
+    assert user_placed_points(ws, ids[4])[1].tolist() == []      # imported ground truth, not a correction
+    assert placed_by_hand("placed by hand: 1, 5,70", 68) == {1, 5}
 
 
-@pytest.mark.parametrize("workers", [0, 1, 2])
-def test_matches_predict_batch_in_order(predictor, images, boxes, workers):
-    ref = predictor.predict_batch(images, boxes, batch_size=3)
-    seen, batches = [], []
-    out = prelabel_images(predictor, images, boxes, batch_size=3, workers=workers,
-                          progress=lambda d, n: seen.append((d, n)),
-                          on_batch=lambda idx, preds: batches.append((idx, len(preds))))
-    _same(ref, out)
-    assert seen == [(3, 7), (6, 7), (7, 7)]
-    assert batches == [([0, 1, 2], 3), ([3, 4, 5], 3), ([6], 1)]
+def test_prelabel_keeps_placed_points_exactly(scene):
+    ws, ids, shapes, stub, new = scene
+    report = prelabel_workspace(ws, stub, new)
+    assert report.predicted == 5 and report.pinned_images == 2 and report.pinned_points == 3
+    user = ws.latest(ids[1]).points
+    row = ws.latest_prediction(ids[1])
+    assert row.model_id == new
+    assert np.array_equal(row.points[[3, 10]], user[[3, 10]])          # bit-identical float32
+    assert row.confidence[[3, 10]].tolist() == [1.0, 1.0]
+    assert not np.allclose(row.points[20], user[20])                   # not placed: follows the new model
+    assert np.abs(row.points - (shapes[1] - 2)).max() > 0              # refitted around the placed points
+    row2 = ws.latest_prediction(ids[2])
+    assert np.array_equal(row2.points[7], ws.latest(ids[2]).points[7])
+    for i in (ids[0], ids[3], ids[4]):  # to do, done, imported ground truth: the plain new prediction
+        n = ids.index(i)
+        assert np.array_equal(ws.latest_prediction(i).points, (shapes[n] - 2).astype(np.float32))
 
 
-def test_paths_and_arrays_mixed(tmp_path, predictor, images, boxes):
-    import cv2
-
-    paths = []
-    for i, img in enumerate(images[:3]):
-        p = tmp_path / f"{i}.png"
-        cv2.imwrite(str(p), img[..., ::-1])
-        paths.append(p)
-    items = [paths[0], images[1], str(paths[2])]
-    ref = predictor.predict_batch(images[:3], boxes[:3])
-    _same(ref, prelabel_images(predictor, items, boxes[:3], batch_size=2, workers=2))
-
-
-def test_unreadable_image_raises_or_is_skipped(tmp_path, predictor, images, boxes):
-    bad = tmp_path / "broken.jpg"
-    bad.write_bytes(b"not a jpeg")
-    items = [images[0], bad, images[2]]
-    with pytest.raises(ImageError, match="broken.jpg"):
-        prelabel_images(predictor, items, boxes[:3], workers=2)
-    out = prelabel_images(predictor, items, boxes[:3], workers=2, on_error="skip")
-    assert out[1].points.shape == (0, 2) and "broken.jpg" in out[1].extras["error"]
-    assert out[0].points.shape == (68, 2) and out[2].points.shape == (68, 2)
+def test_placed_points_survive_a_second_round(scene):
+    ws, ids, shapes, stub, new = scene
+    prelabel_workspace(ws, stub, new)
+    # the person goes on from the new pre-label (which holds their points) and places point 30
+    pts = ws.latest_prediction(ids[1]).points.copy()
+    pts[30] += (4.0, 4.0)
+    _correct(ws, ids[1], pts)
+    assert user_placed_points(ws, ids[1])[1].tolist() == [3, 10, 30]
+    newer = ws.register_model("newer", "newer.pt", "c" * 64, {})
+    stub.points = {k: v + 7 for k, v in stub.points.items()}
+    prelabel_workspace(ws, stub, newer, only_not_done=True)
+    row = ws.latest_prediction(ids[1])
+    assert row.model_id == newer
+    assert np.array_equal(row.points[[3, 10, 30]], pts[[3, 10, 30]])
 
 
-def test_bad_arguments(predictor, images, boxes):
-    with pytest.raises(ValueError, match="boxes"):
-        prelabel_images(predictor, images, boxes[:2])
-    with pytest.raises(ValueError, match="choose one of"):
-        prelabel_images(predictor, images, boxes, on_error="ignore")
-    with pytest.raises(ValueError, match="choose one of"):
-        prelabel_images(predictor, images, boxes, pool="gpu")
-    with pytest.raises(ValueError, match="batch_size"):
-        prelabel_images(predictor, images, boxes, batch_size=0)
-    assert prelabel_images(predictor, [], None) == []
+def test_only_not_done_skips_finished_images(scene):
+    ws, ids, shapes, stub, new = scene
+    report = prelabel_workspace(ws, stub, new, only_not_done=True)
+    assert report.image_ids == [ids[0], ids[1], ids[2], ids[4]]
+    assert ws.latest_prediction(ids[3]).model_id != new
 
 
-def test_face_box_equals_the_predictors(predictor, images):
-    for img in images[:3]:
-        np.testing.assert_array_equal(face_box(img, predictor.crop_margin), predictor.face_box(img))
+def test_pin_points():
+    from tests.annotator.synthetic import random_faces, shape_model
+
+    pred, user = random_faces(2, seed=5)
+    sm = shape_model()
+    out = pin_points(pred, user, [0, 33], sm)
+    assert out.dtype == np.float32 and np.array_equal(out[[0, 33]], user[[0, 33]])
+    loose = pin_points(pred, user, [0, 33], sm, stiffness=0.0)
+    others = [k for k in range(68) if k not in (0, 33)]
+    assert np.array_equal(loose[others], pred[others])
+    assert np.array_equal(pin_points(pred, user, np.arange(68), sm), user)
 
 
-def test_detection_in_a_process_pool_matches(predictor, images):
-    """No boxes: the face box comes from the detector (or the whole image) in spawned processes."""
-    ref = predictor.predict_batch(images[:3], None)
-    _same(ref, prelabel_images(predictor, images[:3], None, batch_size=2, workers=2, pool="process"))
+def test_prelabel_command(tmp_path):
+    from asmnet.cli import main
 
-
-def test_empty_prediction_is_an_empty_result():
-    p = empty_prediction(error="x")
-    assert p.points.shape == (0, 2) and p.confidence.shape == (0,) and p.extras == {"error": "x"}
+    ws, ids, shapes = synthetic_workspace(tmp_path, 3)
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
+    assert main(["prelabel", str(tmp_path / "ws.db"), "--checkpoint", str(ckpt), "--no-progress"]) == 0
+    (model,) = ws.models()
+    first = ws.latest_prediction(ids[0])
+    assert first.model_id == model.id and np.isfinite(first.uncertainty)
+    moved = first.points.copy()
+    moved[[5, 48]] += 6.0
+    ws.save_annotation(ids[0], moved, author="person", base_version=None, status="in_progress")
+    assert main(["prelabel", str(tmp_path / "ws.db"), "--model-id", str(model.id), "--only-not-done",
+                 "--no-progress"]) == 0
+    assert np.array_equal(ws.latest_prediction(ids[0]).points[[5, 48]], moved[[5, 48]])
+    assert len(ws.predictions(ids[0])) == 2
+    assert main(["prelabel", str(tmp_path / "ws.db"), "--model-id", "99", "--no-progress"]) == 1
+    ws.close()
