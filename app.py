@@ -198,6 +198,8 @@ def create_demo(args: argparse.Namespace, **kwargs):
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     args = parse_args(argv)
     from annotator.ui import launch_options
     from datasets.errors import DataError

@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--drags", type=int, default=60)
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "drag.json"))
+    ap.add_argument("--weights", default=None, help="checkpoint (default: the shipped one, else the test stand-in)")
     args = ap.parse_args(argv)
 
     import app
@@ -62,7 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     db = tmp / "bench.db"
     with Workspace(db) as ws:
         samples.add_bundled_faces(ws)
-    predictor = e2e_predictor()
+    if args.weights:
+        from asmnet.predictor import Predictor
+
+        predictor = Predictor.from_checkpoint(args.weights)
+    else:
+        predictor = e2e_predictor()
     demo, svc = app.create_demo(app.parse_args([str(db), "--author", "bench"]), predictor=predictor, progress=False)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
