@@ -86,7 +86,18 @@ def _normalise(shape: np.ndarray) -> np.ndarray:
     return c / np.linalg.norm(c)
 
 
-def procrustes_align(shapes: np.ndarray, iterations: int = 10, tol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
+def _align_all(shapes: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Similarity-align every (K, 2) shape of (N, K, 2) onto ``ref`` (K, 2) (vectorised, least squares)."""
+    z = shapes[..., 0] + 1j * shapes[..., 1]  # (N, K)
+    r = ref[:, 0] + 1j * ref[:, 1]
+    zc = z - z.mean(1, keepdims=True)
+    rc = r - r.mean()
+    a = (zc.conj() * rc).sum(1, keepdims=True) / np.maximum((np.abs(zc) ** 2).sum(1, keepdims=True), 1e-300)
+    out = a * zc + r.mean()
+    return np.stack([out.real, out.imag], -1)
+
+
+def procrustes_align(shapes: np.ndarray, iterations: int = 20, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
     """Generalised Procrustes alignment.
 
     Args:
@@ -98,19 +109,19 @@ def procrustes_align(shapes: np.ndarray, iterations: int = 10, tol: float = 1e-9
     if shapes.ndim != 3 or shapes.shape[2] != 2:
         raise ValueError(f"shapes must be (N, K, 2), found {shapes.shape}")
     mean = _normalise(shapes[0])
-    aligned = shapes
     for _ in range(iterations):
-        aligned = np.stack([similarity_fit(s, mean).apply(s) for s in shapes])
+        aligned = _align_all(shapes, mean)
         new_mean = _normalise(aligned.mean(0))
-        # keep the orientation of the reference
-        new_mean = similarity_fit(new_mean, mean).apply(new_mean)
-        new_mean = _normalise(new_mean)
+        new_mean = _normalise(_align_all(new_mean[None], mean)[0])  # keep the reference orientation
         done = np.linalg.norm(new_mean - mean) < tol
         mean = new_mean
         if done:
             break
-    aligned = np.stack([similarity_fit(s, mean).apply(s) for s in shapes])
-    return aligned, mean
+    return _align_all(shapes, mean), mean
+
+
+class _NotOurs(Exception):
+    pass
 
 
 class ShapeModel:
@@ -161,14 +172,24 @@ class ShapeModel:
             mirrored[..., 0] = -mirrored[..., 0]
             shapes = np.concatenate([shapes, mirrored[:, np.asarray(mirror_permutation)]])
         aligned, mean = procrustes_align(shapes)
-        x = aligned.reshape(len(aligned), -1) - mean.reshape(1, -1)
+        x = aligned.reshape(len(aligned), -1)
+        mflat = mean.reshape(-1)
+        # tangent space (Cootes): scale each aligned shape so that it touches the mean's tangent plane
+        x = x / (x @ mflat)[:, None] - mflat
+        # remove what a similarity transform already explains (scale, rotation, translation), so that the
+        # shape coefficients and the pose never compete for the same motion
+        k = mean.shape[0]
+        sim = np.stack([mflat, np.stack([-mean[:, 1], mean[:, 0]], 1).reshape(-1),
+                        np.tile([1.0, 0.0], k), np.tile([0.0, 1.0], k)])
+        q, _ = np.linalg.qr(sim.T)
+        x = x - (x @ q) @ q.T
         _, s, vt = np.linalg.svd(x, full_matrices=False)
         ev = s ** 2 / (len(x) - 1)
         total = float(ev.sum())
         frac = np.cumsum(ev) / total
         m = int(np.searchsorted(frac, variance - 1e-12) + 1)
         m = min(m, len(ev))
-        dims_left = x.shape[1] - m
+        dims_left = x.shape[1] - 4 - m
         residual = float(ev[m:].sum() / max(dims_left, 1))
         return cls(mean, vt[:m], ev[:m], total_variance=total, residual_variance=residual, schema=schema)
 
@@ -178,7 +199,7 @@ class ShapeModel:
             raise ValueError(f"variance must be in (0, 1], found {variance}")
         frac = np.cumsum(self.eigenvalues) / self.total_variance
         m = int(min(np.searchsorted(frac, variance - 1e-12) + 1, len(frac)))
-        dims_left = self.components.shape[1] - m
+        dims_left = self.components.shape[1] - 4 - m
         residual = (self.total_variance - self.eigenvalues[:m].sum()) / max(dims_left, 1)
         return ShapeModel(self.mean, self.components[:m], self.eigenvalues[:m], total_variance=self.total_variance,
                           residual_variance=residual, schema=self.schema)
@@ -214,11 +235,11 @@ class ShapeModel:
         try:
             with np.load(path, allow_pickle=False) as z:
                 if "format" not in z or str(z["format"]) != FORMAT_TAG:
-                    raise ValueError(f"{path}: not an ASMNet shape model (no '{FORMAT_TAG}' tag)")
+                    raise _NotOurs(f"{path}: not an ASMNet shape model (no '{FORMAT_TAG}' tag)")
                 return cls(z["mean"], z["components"], z["eigenvalues"], total_variance=float(z["total_variance"]),
                            residual_variance=float(z["residual_variance"]), schema=str(z["schema"]))
-        except ValueError:
-            raise
+        except _NotOurs as exc:
+            raise ValueError(str(exc)) from None
         except Exception as exc:  # zipfile / numpy errors on corrupt files
             raise ValueError(f"{path}: not a readable shape model ({exc})") from None
 
@@ -241,7 +262,7 @@ class ShapeModel:
         x = self.instance(b)
         return x if transform is None else transform.apply(x)
 
-    def project(self, points: np.ndarray, iterations: int = 6) -> tuple[np.ndarray, Similarity]:
+    def project(self, points: np.ndarray, iterations: int = 100) -> tuple[np.ndarray, Similarity]:
         """Coefficients and pose of (K, 2) points: returns (b (m,), transform), unclamped.
 
         Alternates the similarity fit and the linear projection; ``reconstruct(*project(x))`` is the
@@ -275,7 +296,11 @@ class ShapeModel:
         T = similarity_fit(self.mean, p, w)
         for _ in range(iterations):
             x = self.instance(b)
-            T = similarity_fit(x, p, w)
+            T_new = similarity_fit(x, p, w)
+            if _ > 0 and abs(T_new.scale - T.scale) <= 1e-12 * T.scale and abs(T_new.angle - T.angle) <= 1e-12 \
+                    and np.abs(T_new.translation - T.translation).max() <= 1e-9 * T.scale:
+                break  # converged
+            T = T_new
             z = T.invert(p).ravel() - self.mean.ravel()  # model frame residual from the mean
             # prior in image units: residuals scale by T.scale, so the prior is divided by scale^2
             rhs = PW @ z

@@ -94,10 +94,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint file not found")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        # TorchVersion is a plain str subclass that early checkpoints carried in their card
+        with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors, zip errors, truncated files, forbidden globals ...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(path, f"not a readable ASMNet checkpoint ({first})") from None
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        detail = next((ln for ln in lines if "WeightsUnpickler error" in ln), lines[0] if lines else type(exc).__name__)
+        raise CheckpointError(path, f"not a readable ASMNet checkpoint ({detail[:300]})") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT_TAG:
         raise CheckpointError(path, f"not an ASMNet checkpoint (no '{FORMAT_TAG}' format tag; was it saved by "
                                     f"`asmnet train`?)")

@@ -288,6 +288,12 @@ def train(cfg: TrainConfig, *, dataset=None, shape_model: ShapeModel | None = No
         opt.load_state_dict(st["optimizer"])
         start_epoch, step, best = int(st["epoch"]), int(st["step"]), dict(st["best"])
         planned_epochs = int(st["planned_epochs"])
+        if cfg.time_budget_min is None and cfg.epochs != planned_epochs:
+            # --epochs changed on resume: follow it, keeping the schedules' progress continuous
+            steps_per_epoch_old = max((len(split_validation(faces, cfg.val_fraction, cfg.seed)[0]) // world)
+                                      // cfg.batch_size, 1)
+            step = int(round(step / (planned_epochs * steps_per_epoch_old) * (cfg.epochs * steps_per_epoch_old)))
+            planned_epochs = max(cfg.epochs, start_epoch)
         epoch_times = [float(t) for t in st["epoch_times"]]
         elapsed_before = float(st["elapsed"])
         torch.set_rng_state(st["torch_rng"])
@@ -310,7 +316,7 @@ def train(cfg: TrainConfig, *, dataset=None, shape_model: ShapeModel | None = No
                  "split": cfg.split, "train_faces": int(n_train), "val_faces": int(len(val_idx))},
                  "parameters": count_parameters(model), "shape_model_components": shape_model.num_components,
                  "asm_loss_components": projector.num_components if projector else 0, "world_size": world,
-                 "device": str(device), "torch": torch.__version__}
+                 "device": str(device), "torch": str(torch.__version__)}
     if main_proc:
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
         _log(f"{cfg.model}: {count_parameters(model):,} parameters; {n_train} train / {len(val_idx)} val faces; "
@@ -375,7 +381,8 @@ def train(cfg: TrainConfig, *, dataset=None, shape_model: ShapeModel | None = No
         if cfg.time_budget_min:
             per_epoch = float(np.mean(epoch_times[-5:]))
             fit = epoch + int((cfg.time_budget_min * 60 - elapsed) // per_epoch)
-            new_plan = max(epoch, min(planned_epochs, fit))
+            # the plan may grow back (up to --epochs) when the machine gets faster; progress stays continuous
+            new_plan = max(epoch, min(cfg.epochs, fit))
             if distributed:
                 import torch.distributed as dist
 

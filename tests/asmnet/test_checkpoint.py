@@ -38,7 +38,7 @@ def test_refuses_foreign_and_broken_files(tmp_path):
         load_checkpoint(foreign)
     evil = tmp_path / "evil.pt"
     with open(evil, "wb") as fh:
-        pickle.dump({"format": "asmnet-checkpoint", "x": pytest}, fh)
+        pickle.dump({"format": "asmnet-checkpoint", "x": tmp_path}, fh)  # a PosixPath: not a safe global
     with pytest.raises(CheckpointError, match="evil.pt"):
         load_checkpoint(evil)
     good = save_checkpoint(tmp_path / "good.pt", create_model("asmnet_tiny"), CONFIG)

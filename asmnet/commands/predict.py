@@ -1,0 +1,85 @@
+"""``asmnet predict``: landmarks and pose for every face of a dataset folder, written as a flat CSV."""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+HELP = "predict landmarks + pose for a dataset folder and write a flat CSV (image, x0, y0, ..., yaw, pitch, roll)"
+BOX_MODES = ("gt", "detect")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="dataset folder")
+    parser.add_argument("--format", required=True, help="dataset format (see datasets.formats.format_names())")
+    parser.add_argument("--split", default=None, help="only this split (e.g. test)")
+    parser.add_argument("--boxes", default="gt", choices=BOX_MODES,
+                        help="gt: crop from the ground-truth landmark box (fixed margin); detect: face detector")
+    parser.add_argument("--checkpoint", default=None, help="checkpoint file (default: the shipped asmnet68.pt)")
+    parser.add_argument("--out", required=True, help="output CSV path")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--flip-tta", choices=("auto", "on", "off"), default="auto",
+                        help="average with the mirrored pass (auto: as the checkpoint card says)")
+    parser.add_argument("--extra", action="store_true",
+                        help="also write per-face uncertainty and mean confidence columns")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def csv_header(num_points: int, extra: bool = False) -> list[str]:
+    """``image, x0, y0, ..., x{K-1}, y{K-1}, yaw, pitch, roll`` (+ ``uncertainty, confidence``)."""
+    cols = ["image"]
+    for i in range(num_points):
+        cols += [f"x{i}", f"y{i}"]
+    cols += ["yaw", "pitch", "roll"]
+    if extra:
+        cols += ["uncertainty", "confidence"]
+    return cols
+
+
+def run(args: argparse.Namespace) -> int:
+    from datasets.formats import read_dataset
+    from datasets.images import load_image
+
+    from asmnet.crop import landmark_box
+    from asmnet.predictor import Predictor
+
+    if args.boxes not in BOX_MODES:
+        raise ValueError(f"unknown --boxes {args.boxes!r}; choose one of {list(BOX_MODES)}")
+    flip = {"auto": None, "on": True, "off": False}[args.flip_tta]
+    if args.checkpoint:
+        predictor = Predictor.from_checkpoint(args.checkpoint, args.device, flip_tta=flip)
+    else:
+        predictor = Predictor.default(args.device)
+        if flip is not None:
+            predictor.flip_tta = flip
+    ds = read_dataset(args.data, args.format, split=args.split)
+    if len(ds) == 0:
+        raise ValueError(f"{args.data}: no samples (format {args.format}, split {args.split!r})")
+    k = predictor.schema.num_points
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(ds), desc="predicting", unit="face", disable=args.no_progress or None, file=sys.stderr)
+    with open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(csv_header(k, args.extra))
+        samples = ds.samples
+        for start in range(0, len(samples), args.batch_size):
+            chunk = samples[start:start + args.batch_size]
+            images = [load_image(Path(ds.root) / s.image) for s in chunk]
+            boxes = [landmark_box(s.points) for s in chunk] if args.boxes == "gt" else None
+            for s, p in zip(chunk, predictor.predict_batch(images, boxes, batch_size=args.batch_size)):
+                row = [s.image] + [f"{v:.3f}" for v in p.points.reshape(-1)] + [f"{v:.3f}" for v in p.pose]
+                if args.extra:
+                    row += [f"{p.uncertainty:.5f}", f"{float(p.confidence.mean()):.4f}"]
+                w.writerow(row)
+            bar.update(len(chunk))
+    bar.close()
+    tmp.replace(out)
+    print(f"wrote {len(ds)} predictions to {out} (model {predictor.name}, sha256 {predictor.sha256[:12]}, "
+          f"boxes {args.boxes})", file=sys.stderr)
+    return 0

@@ -1,0 +1,223 @@
+"""Predictor: image (+ face box) -> 68 landmarks in image pixels, head pose, per-point confidence.
+
+    predictor = Predictor.default()                    # the shipped checkpoint (asmnet/weights/asmnet68.pt)
+    pred = predictor.predict(image_rgb_uint8)          # no box: detect the largest face, else whole image
+    pred = predictor.predict(image, box=(x0, y0, x1, y1))
+    preds = predictor.predict_batch(images, boxes, batch_size=32)
+
+The ``box`` is a *face box*: the tight box around the face's landmarks (a ground-truth landmark box, a
+previous prediction's ``landmark_box``, or a detector box mapped with ``asmnet.detect.face_box_from_detection``).
+The network crop is the square ``asmnet.crop.square_box(box, crop_margin)``, exactly as in training.
+
+Every face is also run mirrored. The disagreement between the two passes gives the per-point
+``confidence`` (exp(-d / (CONFIDENCE_SCALE * face size)), in [0, 1]) and, with the shape model's
+implausibility, the per-face ``uncertainty``; when the checkpoint's card says flip averaging helped on
+validation (``flip_tta``) the returned points and pose are the average of the two passes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from asmnet.asm import ShapeModel
+from asmnet.checkpoint import build_model, file_sha256, load_checkpoint, load_shape_model
+from asmnet.crop import apply_affine, box_to_crop_matrix, from_normalised, invert_affine, landmark_box, square_box
+from datasets.schemas import get_schema
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_CHECKPOINT = WEIGHTS_DIR / "asmnet68.pt"
+DEFAULT_SHAPE_MODEL = WEIGHTS_DIR / "shape_model68.npz"
+#: flip disagreement (fraction of the face size) at which a point's confidence is exp(-1) ~ 0.37
+CONFIDENCE_SCALE = 0.05
+#: weight of the shape implausibility in ``uncertainty`` (see ``Predictor._uncertainty``)
+IMPLAUSIBILITY_WEIGHT = 0.05
+
+
+@dataclass
+class Prediction:
+    """One face.
+
+    Attributes:
+        points: (K, 2) float32 x, y image pixels (0-based).
+        pose: (3,) float32 yaw, pitch, roll degrees.
+        confidence: (K,) float32 in [0, 1] (1 = the mirrored pass agrees exactly).
+        box: (4,) float32 the face box the crop was made from (x0, y0, x1, y1 pixels).
+        uncertainty: float >= 0, higher = more doubtful (``asmnet.uncertainty.face_uncertainty``: the mean
+            flip disagreement as a fraction of the face size, times the squared ratio of the shape's
+            Mahalanobis distance to a typical face's).
+    """
+
+    points: np.ndarray
+    pose: np.ndarray
+    confidence: np.ndarray
+    box: np.ndarray
+    uncertainty: float
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_image(image: np.ndarray, i: int | None = None) -> np.ndarray:
+    img = np.asarray(image)
+    where = "" if i is None else f" (image {i})"
+    if img.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 RGB{where}, found dtype {img.dtype}")
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    if img.ndim != 3 or img.shape[2] not in (3, 4) or img.shape[0] < 2 or img.shape[1] < 2:
+        raise ValueError(f"image must be (H, W, 3) uint8 RGB{where}, found shape {img.shape}")
+    return np.ascontiguousarray(img[..., :3])
+
+
+class Predictor:
+    """A loaded landmark network with its crop settings and shape model.
+
+    Attributes:
+        schema: the ``LandmarkSchema`` of the outputs.
+        shape_model: the ``ShapeModel`` shipped with the checkpoint (used for ``uncertainty``).
+        name: model name (from the card, else the file stem).
+        sha256: hex digest of the checkpoint file.
+        card: the checkpoint's card (training settings and metrics), a dict.
+        input_size: network input side in pixels; crop_margin: crop side / face box side.
+        flip_tta: whether returned points/pose average the mirrored pass.
+    """
+
+    def __init__(self, model: torch.nn.Module, config: dict[str, Any], shape_model: ShapeModel | None, *,
+                 name: str, sha256: str, card: dict[str, Any] | None = None, device: str = "cpu",
+                 flip_tta: bool | None = None):
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.config = dict(config)
+        self.schema = get_schema(config["schema"])
+        self.shape_model = shape_model
+        self.name = name
+        self.sha256 = sha256
+        self.card = dict(card or {})
+        self.input_size = int(config["input_size"])
+        self.crop_margin = float(config["crop_margin"])
+        self.flip_tta = bool(self.card.get("flip_tta", False)) if flip_tta is None else bool(flip_tta)
+        self._perm = torch.as_tensor(self.schema.flip_permutation())
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu", *, flip_tta: bool | None = None,
+                        backend: str = "torch") -> "Predictor":
+        """Load a checkpoint written by ``asmnet train`` (refuses anything else with CheckpointError).
+
+        ``backend``: ``"torch"`` (the float model as trained) or a fast CPU path of ``asmnet.fast.BACKENDS``
+        (``"fast"`` = ``asmnet.fast.resolve_default()``)."""
+        path = Path(path)
+        obj = load_checkpoint(path)
+        model = build_model(obj, path)
+        shape_model = load_shape_model(obj)
+        card = obj.get("card", {})
+        pred = cls(model, obj["config"], shape_model, name=str(card.get("name", path.stem)), sha256=file_sha256(path),
+                   card=card, device=device, flip_tta=flip_tta)
+        if backend != "torch":  # fast CPU inference (asmnet/fast.py)
+            from asmnet.fast import accelerate
+
+            accelerate(pred, None if backend == "fast" else backend)
+        return pred
+
+    @classmethod
+    def default(cls, device: str = "cpu", *, fast: bool = False, backend: str | None = None) -> "Predictor":
+        """The shipped checkpoint ``asmnet/weights/asmnet68.pt``; ``fast=True`` (or ``backend=``) picks a fast
+        CPU inference path (``asmnet.fast``)."""
+        if not DEFAULT_CHECKPOINT.is_file():
+            raise FileNotFoundError(f"{DEFAULT_CHECKPOINT}: the shipped checkpoint is missing (reinstall the "
+                                    f"package or pass a checkpoint path)")
+        return cls.from_checkpoint(DEFAULT_CHECKPOINT, device, backend=backend or ("fast" if fast else "torch"))
+
+    # ------------------------------------------------------------------ helpers
+    def crop_matrix(self, box: np.ndarray) -> np.ndarray:
+        """(2, 3) affine map from image pixels to network-input pixels for face box (4,)."""
+        return box_to_crop_matrix(square_box(box, self.crop_margin), self.input_size)
+
+    def face_box(self, image: np.ndarray) -> np.ndarray:
+        """The largest detected face's landmark-box estimate, else the whole image (4,)."""
+        from asmnet.detect import detect_faces, face_box_from_detection
+
+        boxes = detect_faces(image)
+        if len(boxes):
+            return face_box_from_detection(boxes[0])
+        h, w = image.shape[:2]
+        side = min(w, h) / self.crop_margin
+        cx, cy = (w - 1) / 2, (h - 1) / 2
+        return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
+
+    @torch.no_grad()
+    def _run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(B, S, S, 3) uint8 -> normalised points and pose (radians) of the plain and mirrored passes."""
+        x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float() / 255.0
+        p, q = self.model(x)
+        pf, qf = self.model(torch.flip(x, dims=[3]))
+        pf = pf.float().clone()
+        pf[..., 0] = -pf[..., 0]
+        pf = pf[:, self._perm.to(pf.device)]
+        qf = qf.float() * torch.tensor([-1.0, 1.0, -1.0], device=qf.device)
+        return p.float().cpu().numpy(), q.float().cpu().numpy(), pf.cpu().numpy(), qf.cpu().numpy()
+
+    def _uncertainty(self, points: np.ndarray, disagreement: np.ndarray) -> tuple[float, float | None]:
+        """(uncertainty, mahalanobis) for one face: ``asmnet.uncertainty.face_uncertainty`` = max(mean
+        disagreement (fraction of the face size), 0.002) * (mahalanobis / sqrt(2K - 4)) ** 2 (validated in
+        bench/LOOP.md; the mean disagreement alone without a shape model)."""
+        from asmnet.uncertainty import face_uncertainty
+
+        maha = None
+        if self.shape_model is not None and self.shape_model.num_points == len(points):
+            maha = self.shape_model.mahalanobis(points)
+        return face_uncertainty(disagreement, maha, len(points)), maha
+
+    # ------------------------------------------------------------------ public API
+    def predict(self, image: np.ndarray, box: Sequence[float] | np.ndarray | None = None) -> Prediction:
+        """Landmarks of one face in ``image`` (H, W, 3) uint8 RGB; ``box`` (4,) face box or None (detect)."""
+        return self.predict_batch([image], None if box is None else [box], batch_size=1)[0]
+
+    def predict_batch(self, images: Sequence[np.ndarray], boxes: Sequence | None = None,
+                      batch_size: int = 32) -> list[Prediction]:
+        """One ``Prediction`` per image (one face each). ``boxes``: None, or one (4,) box or None per image."""
+        if boxes is not None and len(boxes) != len(images):
+            raise ValueError(f"got {len(images)} images but {len(boxes)} boxes")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, found {batch_size}")
+        s = self.input_size
+        results: list[Prediction] = []
+        for start in range(0, len(images), batch_size):
+            chunk = range(start, min(start + batch_size, len(images)))
+            crops = np.zeros((len(chunk), s, s, 3), np.uint8)
+            mats, used = [], []
+            for j, i in enumerate(chunk):
+                img = _check_image(images[i], i)
+                b = None if boxes is None else boxes[i]
+                if b is None:
+                    b = self.face_box(img)
+                b = np.asarray(b, dtype=np.float32).reshape(-1)
+                if b.shape != (4,) or not np.isfinite(b).all() or b[2] <= b[0] or b[3] <= b[1]:
+                    raise ValueError(f"box for image {i} must be finite x0, y0, x1, y1 with x1 > x0 and y1 > y0, "
+                                     f"found {b.tolist()}")
+                m = self.crop_matrix(b)
+                import cv2
+
+                crops[j] = cv2.warpAffine(img, m, (s, s), flags=cv2.INTER_AREA if m[0, 0] < 0.5 else cv2.INTER_LINEAR,
+                                          borderMode=cv2.BORDER_CONSTANT)
+                mats.append(m)
+                used.append(b)
+            p, q, pf, qf = self._run(crops)
+            for j in range(len(chunk)):
+                inv = invert_affine(mats[j])
+                a = apply_affine(inv, from_normalised(p[j], s))
+                f = apply_affine(inv, from_normalised(pf[j], s))
+                pts = (a + f) / 2 if self.flip_tta else a
+                pose = np.degrees((q[j] + qf[j]) / 2 if self.flip_tta else q[j])
+                lb = landmark_box(pts)
+                size = float(np.sqrt(max(lb[2] - lb[0], 1e-6) * max(lb[3] - lb[1], 1e-6)))
+                dis = np.linalg.norm(a - f, axis=1) / size
+                conf = np.exp(-dis / CONFIDENCE_SCALE)
+                unc, maha = self._uncertainty(pts, dis)
+                results.append(Prediction(points=pts.astype(np.float32), pose=pose.astype(np.float32),
+                                          confidence=conf.astype(np.float32), box=used[j].astype(np.float32),
+                                          uncertainty=float(unc),
+                                          extras={"mahalanobis": maha, "flip_nme": float(dis.mean())}))
+        return results
