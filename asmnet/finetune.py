@@ -29,6 +29,7 @@ checkpoint and the fine-tuned one.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -110,6 +111,8 @@ def finetune_from_workspace(workspace: str | Path | Workspace, init: str | Path,
     cfg.split = None
     shape_model = None if refit_shape_model else load_shape_model(init_obj)
     result = train(cfg, dataset=ds, shape_model=shape_model)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 measures and registers
+        return FinetuneResult(-1, Path(result.best_checkpoint), {}, result)
 
     # ---- held-out metrics: the loop's validation part, and the workspace faces in it (init vs fine-tuned)
     best_obj = load_checkpoint(result.best_checkpoint)
