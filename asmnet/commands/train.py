@@ -94,6 +94,8 @@ def run_from_workspace(args: argparse.Namespace) -> int:
     res = finetune_from_workspace(args.from_workspace, init, config_from_args(args), statuses=args.statuses,
                                   mix=mix, mix_split=mix_split, refit_shape_model=args.refit_shape_model,
                                   name=args.model_name)
+    if res.model_id < 0:  # a torchrun worker other than rank 0
+        return 0
     print(json.dumps({"model_id": res.model_id, "name": res.card["name"], "checkpoint": str(res.checkpoint),
                       "data": {k: v for k, v in res.card["data"].items() if k != "image_ids"},
                       "metrics": res.card["metrics"]}, indent=2))
