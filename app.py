@@ -140,7 +140,8 @@ def create_services(args: argparse.Namespace, *, predictor=None, shape_model=Non
 
     ``predictor`` / ``shape_model`` default to the shipped model and its shape model.
     """
-    from annotator import handlers, samples
+    from annotator import samples, session
+    from datasets.schemas import get_schema
     from datasets.store import Workspace
 
     if predictor is None:
@@ -150,9 +151,9 @@ def create_services(args: argparse.Namespace, *, predictor=None, shape_model=Non
     fresh_default = args.workspace is None and not path.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
     store = Workspace(path)
-    svc = handlers.Services(store=store, predictor=predictor, shape_model=shape_model, author=args.author,
+    svc = session.Services(store=store, predictor=predictor, shape_model=shape_model, author=args.author,
                             detect=safe_detector(), upload_dir=path.parent / f"{path.stem}-images",
-                            schema=getattr(predictor, "schema", None) or handlers.get_schema("ibug68"),
+                            schema=getattr(predictor, "schema", None) or get_schema("ibug68"),
                             checkpoint=checkpoint)
     if fresh_default:
         samples.add_bundled_faces(store)
@@ -166,7 +167,7 @@ def create_services(args: argparse.Namespace, *, predictor=None, shape_model=Non
             print(f"  skipped: {problem}")
     missing = sum(store.latest_prediction(r.id) is None for r in store.images())
     if missing:
-        handlers.prelabel_all(svc, _bar("pre-labelling", progress))
+        session.prelabel_all(svc, _bar("pre-labelling", progress))
     return svc
 
 

@@ -1,11 +1,9 @@
-"""One plain function per UI event, on top of the store, the predictor and the shape model.
+"""One plain function per UI event (``on_*``), plus the texts the page shows.
 
 The functions take and return plain values (an :class:`annotator.editing.EditState`, numbers, strings,
-DataFrames), so they can be called in tests without a browser. ``ui.py`` only wires them. The project's
-errors become ``gr.Error`` in exactly one place, :func:`user_errors`, with messages that say what to do.
-
-A :class:`Services` bundle (store, predictor, shape model, author) is bound by ``ui.build_app``; it never
-goes into ``gr.State``.
+DataFrames), so they can be called in tests without a browser; ``ui.py`` only wires them, binding the
+:class:`annotator.session.Services` with :func:`bind`. The project's errors become ``gr.Error`` in exactly
+one place, :func:`user_errors`, with messages that say what to do.
 """
 from __future__ import annotations
 
@@ -13,85 +11,20 @@ import dataclasses
 import functools
 import html
 import math
-import re
-import shutil
-import tempfile
-import threading
-import urllib.parse
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import gradio as gr
 import numpy as np
 
 from annotator import editing, editor, queue as queue_view
 from annotator.editing import EditState
+from annotator.session import (Services, add_uploads, autosave, ensure_prediction, export_zip,  # noqa: F401
+                               load_state, prelabel_all, save)
 from datasets.errors import ConflictError, DataError
 from datasets.images import load_image
-from datasets.schemas import LandmarkSchema, get_schema
-from datasets.store import PredictionRow, Workspace
 from evaluation import plots
 
 STATUS_LABELS = queue_view.STATUS_LABELS
-_PLACED = re.compile(r"placed by hand: ([0-9, ]*)")
-
-
-# ------------------------------------------------------------------------------------------ services
-@dataclass
-class Services:
-    """What the handlers work with (bound once by ``build_app``; never stored in ``gr.State``).
-
-    Attributes:
-        store: the workspace.
-        predictor: ``asmnet.predictor.Predictor``-like: ``predict(image, box) -> Prediction``, ``name``,
-            ``sha256``, ``card``.
-        shape_model: ``asmnet.asm.ShapeModel`` (``constrain``, ``mahalanobis``).
-        author: the name saved with every annotation.
-        detect: image (H, W, 3) uint8 -> (F, 4) face boxes, largest first; None = no detector.
-        upload_dir: where uploaded images are copied (the store references files, it does not copy them).
-        schema: the landmark schema of the predictor.
-        checkpoint: path of the predictor's checkpoint (for the model registry).
-    """
-
-    store: Workspace
-    predictor: Any
-    shape_model: Any
-    author: str = "annotator"
-    detect: Callable[[np.ndarray], np.ndarray] | None = None
-    upload_dir: Path | None = None
-    schema: LandmarkSchema = field(default_factory=lambda: get_schema("ibug68"))
-    checkpoint: str = ""
-    _model_id: int | None = field(default=None, init=False, repr=False)
-    _served: set = field(default_factory=set, init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-
-    @property
-    def model_id(self) -> int:
-        """The predictor's id in the workspace's model registry (registered on first use)."""
-        if self._model_id is None:
-            p = self.predictor
-            card = getattr(p, "card", {}) or {}
-            self._model_id = self.store.register_model(str(getattr(p, "name", "model")), self.checkpoint,
-                                                       str(getattr(p, "sha256", "unknown")), dict(card))
-        return self._model_id
-
-    @property
-    def dof(self) -> int:
-        """Degrees of freedom of the shape model's squared Mahalanobis distance (see editing.plausibility)."""
-        m = self.shape_model
-        if getattr(m, "residual_variance", 0) > 0:
-            return 2 * int(m.num_points) - 4
-        return int(getattr(m, "num_components", 2 * m.mean.shape[0] - 4))
-
-    def url(self, path: Path) -> str:
-        """The page's URL for an image file, registering that one file (not its folder) as static."""
-        path = Path(path).resolve()
-        with self._lock:
-            if path not in self._served:
-                gr.set_static_paths([path])
-                self._served.add(path)
-        return "/gradio_api/file=" + urllib.parse.quote(str(path))
 
 
 def bind(fn: Callable, *args, **kwargs) -> Callable:
@@ -132,90 +65,6 @@ def user_errors(fn: Callable) -> Callable:
             raise gr.Error(msg, title=type(exc).__name__) from None
 
     return wrapper
-
-
-# ------------------------------------------------------------------------------------ pre-labelling
-def face_box(svc: Services, image: np.ndarray, box=None) -> np.ndarray:
-    """(4,) float32 face box for the model: ``box`` when given, else the largest detected face, else a
-    centred square of 60% of the image's shorter side (the user can correct it and re-run)."""
-    if box is None and svc.detect is not None:
-        faces = np.asarray(svc.detect(image), np.float32).reshape(-1, 4)
-        box = faces[0] if len(faces) else None
-    if box is None:
-        h, w = image.shape[:2]
-        half = 0.3 * min(w, h)
-        box = ((w - 1) / 2 - half, (h - 1) / 2 - half, (w - 1) / 2 + half, (h - 1) / 2 + half)
-    return np.asarray(box, np.float32)
-
-
-def _row(svc: Services, image_id: int, p) -> PredictionRow:
-    return PredictionRow(image_id=image_id, model_id=svc.model_id, points=np.asarray(p.points, np.float32),
-                         pose=None if p.pose is None else np.asarray(p.pose, np.float32),
-                         confidence=np.asarray(p.confidence, np.float32),
-                         box=None if p.box is None else np.asarray(p.box, np.float32),
-                         uncertainty=float(p.uncertainty))
-
-
-def ensure_prediction(svc: Services, image_id: int, *, box=None, force: bool = False) -> PredictionRow:
-    """The latest prediction of an image, running the model first when there is none (or ``force``).
-
-    The face box is ``box`` when given, else the image's stored box, else :func:`face_box`'s choice.
-    """
-    pred = None if force else svc.store.latest_prediction(image_id)
-    if pred is not None:
-        return pred
-    rec = svc.store.image(image_id)
-    image = load_image(rec.path)
-    p = svc.predictor.predict(image, face_box(svc, image, rec.box if box is None else box))
-    row = _row(svc, image_id, p)
-    svc.store.save_predictions([row])
-    return svc.store.latest_prediction(image_id) or row
-
-
-def prelabel_all(svc: Services, progress: Callable[[int, int], None] | None = None, *, force: bool = False,
-                 batch_size: int = 16) -> int:
-    """Run the model on every image that has no prediction yet (all with ``force``), in batches, each
-    batch stored in one transaction; returns how many ran. ``progress(done, total)`` after each batch."""
-    todo = [r for r in svc.store.images() if force or svc.store.latest_prediction(r.id) is None]
-    for start in range(0, len(todo), batch_size):
-        recs = todo[start:start + batch_size]
-        images = [load_image(r.path) for r in recs]
-        boxes = [face_box(svc, im, r.box) for im, r in zip(images, recs)]
-        if hasattr(svc.predictor, "predict_batch"):
-            preds = svc.predictor.predict_batch(images, boxes, batch_size=batch_size)
-        else:
-            preds = [svc.predictor.predict(im, b) for im, b in zip(images, boxes)]
-        svc.store.save_predictions([_row(svc, r.id, p) for r, p in zip(recs, preds)])
-        if progress is not None:
-            progress(start + len(recs), len(todo))
-    return len(todo)
-
-
-# ------------------------------------------------------------------------------------ opening a face
-def load_state(svc: Services, image_id: int) -> EditState:
-    """A fresh edit state for ``image_id``: its latest saved version, or the model's prediction."""
-    image_id = int(image_id)
-    rec = svc.store.image(image_id)
-    pred = ensure_prediction(svc, image_id)
-    ann = svc.store.latest(image_id)
-    if ann is not None and ann.points.shape == pred.points.shape:
-        touched: list[int] = []
-        m = _PLACED.search(ann.note or "")
-        if m:
-            touched = [int(t) for t in m.group(1).replace(" ", "").split(",") if t]
-        state = editing.start(image_id, ann.points, predicted=pred.points, visibility=ann.visibility,
-                              base_version=ann.version, status=ann.status, touched=touched)
-        pose = ann.pose if ann.pose is not None else pred.pose
-    else:
-        state = editing.start(image_id, pred.points, predicted=pred.points,
-                              base_version=None if ann is None else ann.version,
-                              status="todo" if ann is None else ann.status)
-        pose = pred.pose
-    box = pred.box if pred.box is not None else rec.box
-    return dataclasses.replace(
-        state, name=rec.name or rec.path.name, url=svc.url(rec.path), width=int(rec.width), height=int(rec.height),
-        box=None if box is None else tuple(float(v) for v in box),
-        pose=None if pose is None else tuple(float(v) for v in pose))
 
 
 def render(svc: Services, state: EditState) -> str:
@@ -284,83 +133,12 @@ def point_markdown(svc: Services, state: EditState) -> tuple[str, str | None]:
             f"x {x:.1f}, y {y:.1f} px · {origin}", vis)
 
 
-# ----------------------------------------------------------------------------------------- saving
-def save(svc: Services, state: EditState, status: str | None = None) -> EditState:
-    """Save the current points as a new version (a correction) and return the clean state.
-
-    ``status`` None keeps the state's status, moving "to do" to "in progress".
-    Raises ConflictError when someone saved this image after it was opened (nothing is written).
-    """
-    if state.image_id is None:
-        raise ValueError("no image is open")
-    if status is None:
-        status = "in_progress" if state.status == "todo" else state.status
-    note = "placed by hand: " + ",".join(str(i) for i in state.touched) if state.touched else None
-    ann = svc.store.save_annotation(state.image_id, state.points, author=svc.author,
-                                    base_version=state.base_version, source="correction", status=status,
-                                    visibility=state.visibility, pose=state.pose, schema=svc.schema.name,
-                                    note=note)
-    return editing.saved(state, ann.version, ann.status)
-
-
-def autosave(svc: Services, state: EditState) -> EditState:
-    """Save when there are unsaved edits (before moving to another image); otherwise unchanged."""
-    if state.image_id is not None and state.dirty:
-        return save(svc, state)
-    return state
-
-
 # ----------------------------------------------------------------------------------------- queue
 def queue_rows(svc: Services, filter_label: str, sort_label: str):
     """(display table, order of image ids, status counts line) of the queue."""
     q = svc.store.queue()
     v = queue_view.view(q, filter_label, sort_label)
     return queue_view.table(v), queue_view.order(v), queue_view.counts(q)
-
-
-# ----------------------------------------------------------------------------------------- uploads
-def add_uploads(svc: Services, files: list[str], progress: Callable[[int, int], None] | None = None) -> list[int]:
-    """Copy uploaded image files into ``svc.upload_dir``, add them and pre-label them; returns their ids."""
-    if not files:
-        raise ValueError("choose one or more image files to add")
-    if svc.upload_dir is None:
-        raise ValueError("this workspace has no folder for uploaded images")
-    svc.upload_dir.mkdir(parents=True, exist_ok=True)
-    ids = []
-    for n, f in enumerate(files, start=1):
-        src = Path(f)
-        dst = svc.upload_dir / src.name
-        k = 1
-        while dst.exists() and not _same_file(src, dst):
-            dst = svc.upload_dir / f"{src.stem}-{k}{src.suffix}"
-            k += 1
-        if not dst.exists():
-            shutil.copyfile(src, dst)
-        image_id = svc.store.add_image(dst, dataset="uploads")
-        ensure_prediction(svc, image_id)
-        ids.append(image_id)
-        if progress is not None:
-            progress(n, len(files))
-    return ids
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
-
-
-# ----------------------------------------------------------------------------------------- export
-def export_zip(svc: Services, format: str, statuses: list[str] | None) -> tuple[Path, int]:
-    """Export the accepted annotations (``Workspace.export_dataset``) and zip them; (zip path, images)."""
-    statuses = list(statuses or []) or None
-    n = len(svc.store.accepted(statuses=statuses))
-    if n == 0:
-        which = ", ".join(STATUS_LABELS.get(s, s) for s in statuses) if statuses else "any status"
-        raise ValueError(f"nothing to export: no image with an accepted annotation of status {which}")
-    tmp = Path(tempfile.mkdtemp(prefix="asmnet-export-"))
-    out = tmp / f"asmnet-export-{format}"
-    svc.store.export_dataset(out, format, statuses=statuses)
-    archive = shutil.make_archive(str(out), "zip", root_dir=out)
-    return Path(archive), n
 
 
 # =================================================================================== events (ui.py)
