@@ -92,7 +92,7 @@ def render(*, image_url: str | None, width: int, height: int, points: np.ndarray
                      f'height="{h}" preserveAspectRatio="none"/>')
     else:
         parts.append(f'<text x="{w / 2:.1f}" y="{h / 2:.1f}" class="lm-empty" text-anchor="middle">'
-                     'No image open: pick one in the Queue tab</text>')
+                     'No image open: pick one in the Queue tab (or add images there)</text>')
     if box is not None and len(box) == 4 and np.all(np.isfinite(box)):
         x0, y0, x1, y1 = (float(v) for v in box)
         parts.append(f'<rect class="lm-box" x="{x0:.2f}" y="{y0:.2f}" width="{max(x1 - x0, 0):.2f}" '

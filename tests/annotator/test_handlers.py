@@ -189,3 +189,19 @@ def test_plausibility_labels():
     assert editing.plausibility(10.0, 132)[0] == "plausible"
     assert editing.plausibility(13.2, 132)[0] == "unusual"
     assert editing.plausibility(30.0, 132)[0] == "implausible"
+
+
+def test_bind_keeps_event_data_visible_to_gradio():
+    from gradio.helpers import special_args
+
+    def fn(svc, state, evt: gr.EventData, scale: int = 1):
+        return svc, state, evt.index * scale
+
+    bound = h.bind(fn, "svc", scale=3)
+    inputs, *_ = special_args(bound, ["state"], event_data=gr.EventData(None, {"index": 2}))
+    assert bound(*inputs) == ("svc", "state", 6)
+
+
+def test_unknown_image_is_a_clear_error(svc):
+    with pytest.raises(gr.Error, match="no image with id 99"):
+        h.on_open(svc, editing.EditState(), 99, [])
