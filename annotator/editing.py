@@ -61,6 +61,7 @@ class EditState:
         name, url, width, height: the image's name, its URL for the page and its size in pixels.
         box: (x0, y0, x1, y1) face box the model used, pixels, or None.
         pose: (yaw, pitch, roll) degrees saved with the points, or None.
+        confidence: the model's per-point confidence in [0, 1] (K values), or None.
     """
 
     image_id: int | None = None
@@ -82,6 +83,7 @@ class EditState:
     height: int = 0
     box: tuple[float, float, float, float] | None = None
     pose: tuple[float, float, float] | None = None
+    confidence: tuple[float, ...] | None = None
 
     @property
     def num_points(self) -> int:

@@ -30,6 +30,9 @@ from datasets.sample import OCCLUDED, OUTSIDE
 
 _versions = itertools.count(1)
 
+#: model points with a confidence below this are outlined in red ("check me")
+LOW_CONFIDENCE = 0.5
+
 #: (keys, what they do, elem_id of the button they press)
 SHORTCUTS: tuple[tuple[str, str, str], ...] = (
     ("N  or  →", "save and open the next face", "btn-next"),
@@ -51,6 +54,7 @@ def next_version() -> int:
 def render(*, image_url: str | None, width: int, height: int, points: np.ndarray | None = None,
            visibility: np.ndarray | None = None, touched: Sequence[int] = (), selected: int | None = None,
            names: Sequence[str] = (), edges: Sequence[tuple[int, int]] = (), box: np.ndarray | None = None,
+           confidence: Sequence[float] | None = None,
            image_id: int | None = None, caption: str = "", status_html: str = "",
            version: int | None = None) -> str:
     """The editor's HTML for one face.
@@ -65,6 +69,8 @@ def render(*, image_url: str | None, width: int, height: int, points: np.ndarray
         names: K point names for the hover titles.
         edges: (i, j) pairs drawn as thin lines.
         box: (4,) x0, y0, x1, y1 face box in pixels, drawn dashed.
+        confidence: (K,) the model's per-point confidence in [0, 1]; model points below
+            :data:`LOW_CONFIDENCE` get a red outline, and the hover title shows the value.
         image_id: stored as ``data-image-id`` (the page resets zoom when it changes).
         caption: a short line shown above the image.
         status_html: a line of (already escaped) HTML under the toolbar, e.g. the plausibility readout;
@@ -123,6 +129,10 @@ def render(*, image_url: str | None, width: int, height: int, points: np.ndarray
                 cls.append("lm-selected")
             name = names[i] if i < len(names) else f"point {i}"
             origin = "placed by you" if i in touched_set else "model prediction"
+            if confidence is not None and i < len(confidence) and i not in touched_set:
+                origin += f" (confidence {float(confidence[i]):.2f})"
+                if float(confidence[i]) < LOW_CONFIDENCE:
+                    cls.append("lm-lowconf")
             parts.append(f'<circle data-index="{i}" data-name="{html.escape(name)}" class="{" ".join(cls)}" '
                          f'cx="{x:.2f}" cy="{y:.2f}" r="3"><title>{i} · {html.escape(name)} · {state} · {origin}'
                          f'</title></circle>')
@@ -158,6 +168,7 @@ CSS = """
   cursor: move; }
 #landmark-editor .lm-pred { fill: #00e5ff; }
 #landmark-editor .lm-touched { fill: #ff9100; stroke: #fff; }
+#landmark-editor .lm-lowconf { stroke: #ff1744; stroke-width: 2px; }
 #landmark-editor .lm-occluded { fill-opacity: 0.15; stroke: #00e5ff; stroke-width: 2px; stroke-dasharray: 2 2; }
 #landmark-editor .lm-touched.lm-occluded { stroke: #ff9100; }
 #landmark-editor .lm-outside { fill: #ff1744; fill-opacity: 0.5; stroke: #ff1744; stroke-dasharray: 1 2; }

@@ -74,7 +74,7 @@ def render(svc: Services, state: EditState) -> str:
     caption = f"{state.name} · {state.width}×{state.height} px"
     return editor.render(image_url=state.url, width=state.width, height=state.height, points=state.points,
                          visibility=state.visibility, touched=state.touched, selected=state.selected,
-                         names=svc.schema.names, edges=svc.schema.edges, box=state.box,
+                         names=svc.schema.names, edges=svc.schema.edges, box=state.box, confidence=state.confidence,
                          image_id=state.image_id, caption=caption, status_html=readout_html(svc, state))
 
 
@@ -267,7 +267,8 @@ def on_rerun(svc: Services, state: EditState, x0, y0, x1, y1):
     pred = ensure_prediction(svc, state.image_id, box=box, force=True)
     new = editing.replace_points(state, pred.points)
     new = dataclasses.replace(new, box=tuple(float(v) for v in pred.box) if pred.box is not None else tuple(box),
-                              pose=None if pred.pose is None else tuple(float(v) for v in pred.pose))
+                              pose=None if pred.pose is None else tuple(float(v) for v in pred.pose),
+                              confidence=None if pred.confidence is None else tuple(float(v) for v in pred.confidence))
     gr.Info("The model ran again in the new box; 'Undo' brings the previous points back.")
     return render(svc, new), new
 

@@ -167,7 +167,8 @@ def load_state(svc: Services, image_id: int) -> EditState:
     return dataclasses.replace(
         state, name=rec.name or rec.path.name, url=svc.url(rec.path), width=int(rec.width), height=int(rec.height),
         box=None if box is None else tuple(float(v) for v in box),
-        pose=None if pose is None else tuple(float(v) for v in pose))
+        pose=None if pose is None else tuple(float(v) for v in pose),
+        confidence=None if pred.confidence is None else tuple(float(v) for v in pred.confidence))
 
 
 # ----------------------------------------------------------------------------------------- saving

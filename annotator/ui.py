@@ -52,9 +52,11 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
                             next_btn = gr.Button("Save and next ▶  (N)", elem_id="btn-next", size="sm",
                                                  variant="primary")
                         ed = editor.landmark_editor()
-                        gr.Markdown("Cyan: the model's points · orange: points you placed (kept fixed when you "
-                                    "move others) · hollow dashed: occluded · red: outside the image · "
-                                    "dashed yellow box: the face box the model used.", elem_classes="asm-small")
+                        gr.Markdown("**Legend** · cyan: the model's points (red outline: the model is unsure, "
+                                    "check it) · orange: points you placed (kept fixed when you move others) · "
+                                    "hollow dashed: occluded · red fill: outside the image · dashed yellow box: the "
+                                    "face box the model used (drag its corners to re-run the model).",
+                                    elem_classes="asm-small")
                     with gr.Column(scale=1, min_width=320):
                         info = gr.Markdown()
                         with gr.Group():
