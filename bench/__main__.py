@@ -99,7 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         print(text, flush=True)
         print(f"({result['seconds']:.1f} s; wrote {path})\n", flush=True)
     if args.markdown:
-        args.markdown.write_text(f"Machine: {common.machine_line(m)}\n\n" + "\n".join(sections))
+        cmd = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
+        head = (f"# Benchmark results\n\nReproduce: `{cmd}` (from the repository root; writes "
+                f"`{args.out_dir.relative_to(common.REPO) if args.out_dir.is_relative_to(common.REPO) else args.out_dir}"
+                f"/<name>.json`).\n\nMachine: {common.machine_line(m)}\n\n")
+        args.markdown.write_text(head + "\n".join(sections))
     if failed:
         print(f"failed: {failed}", file=sys.stderr)
         return 1

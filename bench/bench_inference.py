@@ -152,12 +152,12 @@ def _dlib_rows(images, boxes, samples, b1_faces: int, quick: bool) -> tuple[list
 
 def run(quick: bool = False) -> dict[str, Any]:
     common.set_threads()
-    loaded = common.load_aflw_test(8 if quick else None)
+    loaded = common.load_aflw_test(4 if quick else None)
     if loaded is None:
         return {"rows": [], "columns": COLUMNS, "notes": [], "skipped": common.missing_data_reason()}
     ds, samples = loaded
     from asmnet.crop import landmark_box
-    from asmnet.fast import onnxruntime_available
+    from asmnet.fast import onnxruntime_available, resolve_default
     from asmnet.network import create_model
     from asmnet.predictor import Predictor
     from datasets.images import load_image
@@ -165,7 +165,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     images = [load_image(ds.root / s.image) for s in samples]
     boxes = [landmark_box(s.points) for s in samples]
     batch = 32 if not quick else min(4, len(images))
-    b1_faces = len(images) if not quick else 4
+    b1_faces = len(images) if not quick else 2
     passes = 1 if quick else 2
     net_repeats = 3 if quick else 15
     notes: list[str] = []
@@ -183,7 +183,7 @@ def run(quick: bool = False) -> dict[str, Any]:
 
     backends = list(ASMNET_BACKENDS_FULL)
     if quick:
-        backends = ["torch", "fused"] + (["onnx"] if onnxruntime_available() else [])
+        backends = ["torch", resolve_default()]
     if not onnxruntime_available() and "onnx" in backends:
         backends.remove("onnx")
         notes.append("onnxruntime is not installed: no 'onnx' row (pip install onnxruntime).")
@@ -213,7 +213,7 @@ def run(quick: bool = False) -> dict[str, Any]:
 
     # MobileNetV2 baseline: untrained weights, timed with the float model and the fastest kept backend
     mb = create_model("mobilenetv2", num_points=base.schema.num_points).eval()
-    for be in ["torch", "onnx" if onnxruntime_available() else "fused"]:
+    for be in ["torch"] if quick else ["torch", resolve_default()]:
         p = Predictor(mb, base.config, base.shape_model, name="mobilenetv2 (untrained)", sha256="-")
         if be != "torch":
             accelerate(p, be)
@@ -235,7 +235,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             r["b32_x_dlib"] = r["b32_ms"] / ref["b32_ms"]
 
     # which fast backend would be kept: faster than torch at batch 1 and 32, NME within the tolerance
-    from asmnet.fast import NME_TOLERANCE, resolve_default
+    from asmnet.fast import NME_TOLERANCE
 
     asm_rows = [r for r in rows if r["model"].startswith("ASMNet")]
     ref_row = next((r for r in asm_rows if r["backend"] == "torch"), None)

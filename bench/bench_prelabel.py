@@ -32,7 +32,7 @@ COLUMNS = [("boxes", "face boxes"), ("backend", "backend"), ("mode", "pipeline")
 
 def run(quick: bool = False) -> dict[str, Any]:
     common.set_threads()
-    loaded = common.load_aflw_test(6 if quick else 200)
+    loaded = common.load_aflw_test(4 if quick else 200)
     if loaded is None:
         return {"rows": [], "columns": COLUMNS, "notes": [], "skipped": common.missing_data_reason()}
     ds, samples = loaded
@@ -54,7 +54,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     notes = [f"ASMNet weights: {how}; detector: {detector_name()}; {len(samples)} images "
              f"({'quick' if quick else 'AFLW2000-3D test'}), batch 32, torch/onnxruntime threads {common.THREADS}, "
              f"pipeline workers 2."]
-    batch = 32 if not quick else 4
+    batch = 32 if not quick else 2
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="bench-prelabel-") as tmp:
         ws = Workspace(Path(tmp) / "ws.db")
