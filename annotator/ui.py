@@ -48,7 +48,7 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3, min_width=480):
                         with gr.Row():
-                            prev_btn = gr.Button("◀ Previous  (P)", elem_id="btn-prev", size="sm")
+                            prev_btn = gr.Button("◀ Save and previous  (P)", elem_id="btn-prev", size="sm")
                             next_btn = gr.Button("Save and next ▶  (N)", elem_id="btn-next", size="sm",
                                                  variant="primary")
                         ed = editor.landmark_editor()
