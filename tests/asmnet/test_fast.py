@@ -169,3 +169,57 @@ def test_real_checkpoint_on_real_faces(aflw_dir):
             np.testing.assert_allclose(b.points, a.points, atol=0.01, err_msg=backend)
             np.testing.assert_allclose(b.pose, a.pose, atol=0.01, err_msg=backend)
             np.testing.assert_allclose(b.confidence, a.confidence, atol=1e-3, err_msg=backend)
+
+
+# ---------------------------------------------------------------------------- closed-form shape projection
+def _tangent_model():
+    from asmnet.asm import ShapeModel
+    from tests.asmnet.conftest import synthetic_shapes
+
+    return ShapeModel.fit(synthetic_shapes(300, seed=3), 0.99), synthetic_shapes(12, seed=4)
+
+
+def _objective(sm, p, b, T):
+    return float(np.sum((sm.reconstruct(b, T) - p) ** 2))
+
+
+def test_project_exact_equals_the_converged_alternation():
+    sm, shapes = _tangent_model()
+    assert fast.similarity_orthogonal(sm)
+    for p in shapes:
+        b1, t1 = sm.project(p, iterations=3000)
+        b2, t2 = fast.project_exact(sm, p)
+        np.testing.assert_allclose(b2, b1, atol=1e-8)
+        assert t2.scale == pytest.approx(t1.scale, rel=1e-8)
+        assert t2.angle == pytest.approx(t1.angle, abs=1e-8)
+        np.testing.assert_allclose(t2.translation, t1.translation, atol=1e-6)
+        ex = fast.exact_shape_model(sm)
+        assert ex.mahalanobis(p) == pytest.approx(sm.mahalanobis(p), rel=1e-6)
+
+
+def test_project_exact_never_fits_worse():
+    """For any model (also one with a scale mode) the closed form reaches the alternation's objective or lower."""
+    from asmnet.asm import ShapeModel
+
+    sm, shapes = _tangent_model()
+    scale_mode = np.vstack([sm.mean.reshape(1, -1), sm.components])
+    scale_mode /= np.linalg.norm(scale_mode, axis=1, keepdims=True)
+    odd = ShapeModel(sm.mean, scale_mode, np.concatenate([[0.01], sm.eigenvalues]))
+    assert not fast.similarity_orthogonal(odd)
+    for model in (sm, odd):
+        for p in shapes[:5]:
+            assert _objective(model, p, *fast.project_exact(model, p)) <= \
+                _objective(model, p, *model.project(p)) + 1e-6
+
+
+def test_accelerate_uses_the_closed_form_only_where_it_is_the_same(model):
+    sm, _ = _tangent_model()
+    p = Predictor(model, CONFIG, sm, name="tiny", sha256="-")
+    fast.accelerate(p, "fused")
+    assert p.float_shape_model is sm and type(p.shape_model).__name__ == "ExactProjectionShapeModel"
+    images, boxes = _faces(3)
+    ref = Predictor(model, CONFIG, sm, name="tiny", sha256="-").predict_batch(images, boxes)
+    for a, b in zip(ref, p.predict_batch(images, boxes)):
+        assert b.uncertainty == pytest.approx(a.uncertainty, rel=1e-5, abs=1e-9)
+    fast.accelerate(p, "torch")
+    assert p.shape_model is sm
