@@ -285,30 +285,44 @@ class ShapeModel:
 
     def _fit(self, p: np.ndarray, w: np.ndarray, prior: float, iterations: int,
              mode: str | None = None) -> tuple[np.ndarray, Similarity]:
-        """Alternate weighted similarity fit and regularised weighted least squares for b."""
+        """Alternate the weighted similarity fit (closed form, complex arithmetic) and the regularised
+        weighted least-squares solve for b; stops early once the pose no longer changes."""
         m = self.num_components
         b = np.zeros(m)
         P = self.components  # (m, 2K)
-        w2 = np.repeat(w, 2)  # per coordinate
-        PW = P * w2  # (m, 2K)
+        PW = P * np.repeat(w, 2)  # (m, 2K)
         A = PW @ P.T
-        inv_lam = 1.0 / self.eigenvalues
-        T = similarity_fit(self.mean, p, w)
-        for _ in range(iterations):
-            x = self.instance(b)
-            T_new = similarity_fit(x, p, w)
-            if _ > 0 and abs(T_new.scale - T.scale) <= 1e-12 * T.scale and abs(T_new.angle - T.angle) <= 1e-12 \
-                    and np.abs(T_new.translation - T.translation).max() <= 1e-9 * T.scale:
+        inv_lam = np.diag(1.0 / self.eigenvalues)
+        ws = w.sum()
+        pc = p[:, 0] + 1j * p[:, 1]
+        mu_d = (w * pc).sum() / ws
+        pd0 = pc - mu_d
+        mean_flat = self.mean.ravel()
+        z_prev = None
+        for it in range(iterations):
+            x = mean_flat + b @ P
+            xc = x[0::2] + 1j * x[1::2]
+            mu_s = (w * xc).sum() / ws
+            xs0 = xc - mu_s
+            z = (w * xs0.conj() * pd0).sum() / max((w * np.abs(xs0) ** 2).sum(), 1e-300)
+            if z_prev is not None and abs(z - z_prev[0]) <= 1e-10 * abs(z) and abs(mu_s - z_prev[1]) <= 1e-10:
                 break  # converged
-            T = T_new
-            z = T.invert(p).ravel() - self.mean.ravel()  # model frame residual from the mean
-            # prior in image units: residuals scale by T.scale, so the prior is divided by scale^2
-            rhs = PW @ z
-            lhs = A + (prior / max(T.scale ** 2, 1e-12)) * np.diag(inv_lam)
-            b = np.linalg.solve(lhs, rhs)
+            z_prev = (z, mu_s)
+            q = pd0 / z + mu_s  # the target in the model frame
+            r = np.empty(2 * len(q))
+            r[0::2] = q.real
+            r[1::2] = q.imag
+            lhs = A + (prior / max(abs(z) ** 2, 1e-12)) * inv_lam if prior > 0 else A
+            b = np.linalg.solve(lhs, PW @ (r - mean_flat))
             if mode is not None:
                 b = self.clamp(b, mode)
-        return b, T
+        x = mean_flat + b @ P
+        xc = x[0::2] + 1j * x[1::2]
+        mu_s = (w * xc).sum() / ws
+        xs0 = xc - mu_s
+        z = (w * xs0.conj() * pd0).sum() / max((w * np.abs(xs0) ** 2).sum(), 1e-300)
+        t = mu_d - z * mu_s
+        return b, Similarity(float(abs(z)), float(np.angle(z)), np.array([t.real, t.imag]))
 
     def constrain(self, points: np.ndarray, pinned=(), weights: np.ndarray | None = None,
                   stiffness: float = 1.0, *, mode: str = "box", prior: float = 1.0, iterations: int = 4) -> np.ndarray:
