@@ -192,9 +192,21 @@ def run(quick: bool = False) -> dict[str, Any]:
     float_acc = None
     from asmnet.fast import accelerate
 
+    from asmnet.fast import similarity_orthogonal
+
+    exact_ok = base.shape_model is not None and similarity_orthogonal(base.shape_model)
+    notes.append("Fast backends also compute the uncertainty's shape projection in closed form "
+                 f"(asmnet.fast.project_exact) where it equals the alternation: {'yes' if exact_ok else 'no'} for this "
+                 "checkpoint's shape model" + ("" if exact_ok else " (not tangent-space: it has a component along the "
+                                                                  "mean shape), so every row runs ShapeModel.project")
+                 + ".")
+    if exact_ok and not quick:
+        backends.append(f"{resolve_default()}, alternating projection")
     for be in backends:
         p = Predictor(base.model, base.config, base.shape_model, name=base.name, sha256=base.sha256, card=base.card)
-        if be != "torch":
+        if be.endswith(", alternating projection"):
+            accelerate(p, be.split(",")[0], exact_projection=False)
+        elif be != "torch":
             accelerate(p, "fused" if be == "fused-nchw" else be, channels_last=be != "fused-nchw")
         r = _time_predictor(p, images, boxes, batch, b1_faces, passes)
         net = _time_network(p.model, size, batch, net_repeats)
