@@ -22,7 +22,12 @@ def free_port() -> int:
 
 
 def e2e_predictor():
-    """The shipped model when its checkpoint is present, else the synthetic stand-in (same API)."""
+    """``ASMNET_E2E_WEIGHTS`` when set, else the shipped model when its checkpoint is present, else the
+    synthetic stand-in (same API)."""
+    if os.environ.get("ASMNET_E2E_WEIGHTS"):
+        from asmnet.predictor import Predictor
+
+        return Predictor.from_checkpoint(os.environ["ASMNET_E2E_WEIGHTS"])
     try:
         from asmnet.predictor import Predictor
 
