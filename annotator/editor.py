@@ -30,8 +30,17 @@ from datasets.sample import OCCLUDED, OUTSIDE
 
 _versions = itertools.count(1)
 
-#: model points with a confidence below this are outlined in red ("check me")
+#: model points with a confidence below this, and below half the face's median, are outlined in red
+#: ("check me"): the relative part keeps the marks selective when a face's confidence is low overall
 LOW_CONFIDENCE = 0.5
+
+
+def low_confidence(confidence: Sequence[float]) -> np.ndarray:
+    """(K,) bool: the points to mark as doubtful, given the model's (K,) confidences in [0, 1]."""
+    c = np.asarray(confidence, np.float64).reshape(-1)
+    if c.size == 0:
+        return np.zeros(0, bool)
+    return c < min(LOW_CONFIDENCE, 0.5 * float(np.median(c)))
 
 #: (keys, what they do, elem_id of the button they press)
 SHORTCUTS: tuple[tuple[str, str, str], ...] = (
@@ -69,8 +78,8 @@ def render(*, image_url: str | None, width: int, height: int, points: np.ndarray
         names: K point names for the hover titles.
         edges: (i, j) pairs drawn as thin lines.
         box: (4,) x0, y0, x1, y1 face box in pixels, drawn dashed.
-        confidence: (K,) the model's per-point confidence in [0, 1]; model points below
-            :data:`LOW_CONFIDENCE` get a red outline, and the hover title shows the value.
+        confidence: (K,) the model's per-point confidence in [0, 1], shown in the hover title; model points
+            :func:`low_confidence` calls doubtful get a red outline.
         image_id: stored as ``data-image-id`` (the page resets zoom when it changes).
         caption: a short line shown above the image.
         status_html: a line of (already escaped) HTML under the toolbar, e.g. the plausibility readout;
@@ -115,6 +124,7 @@ def render(*, image_url: str | None, width: int, height: int, points: np.ndarray
             parts.append(f'<path class="lm-edges" d="{d}"/>')
         vis = np.full(len(pts), 2, np.int8) if visibility is None else np.asarray(visibility).reshape(-1)
         touched_set = set(int(i) for i in touched)
+        doubtful = low_confidence(confidence) if confidence is not None else np.zeros(len(pts), bool)
         parts.append('<g class="lm-points">')
         for i, (x, y) in enumerate(pts):
             cls = ["lm-pt", "lm-touched" if i in touched_set else "lm-pred"]
@@ -131,8 +141,9 @@ def render(*, image_url: str | None, width: int, height: int, points: np.ndarray
             origin = "placed by you" if i in touched_set else "model prediction"
             if confidence is not None and i < len(confidence) and i not in touched_set:
                 origin += f" (confidence {float(confidence[i]):.2f})"
-                if float(confidence[i]) < LOW_CONFIDENCE:
+                if i < len(doubtful) and doubtful[i]:
                     cls.append("lm-lowconf")
+                    origin += ", doubtful: check it"
             parts.append(f'<circle data-index="{i}" data-name="{html.escape(name)}" class="{" ".join(cls)}" '
                          f'cx="{x:.2f}" cy="{y:.2f}" r="3"><title>{i} · {html.escape(name)} · {state} · {origin}'
                          f'</title></circle>')

@@ -205,3 +205,12 @@ def test_bind_keeps_event_data_visible_to_gradio():
 def test_unknown_image_is_a_clear_error(svc):
     with pytest.raises(gr.Error, match="no image with id 99"):
         h.on_open(svc, editing.EditState(), 99, [])
+
+
+def test_doubtful_points_are_selective():
+    c = np.full(68, 0.3)
+    c[[5, 40]] = 0.05
+    assert np.flatnonzero(editor.low_confidence(c)).tolist() == [5, 40]
+    html = editor.render(image_url="/x.png", width=300, height=200, points=synthetic.template_face() * 50 + 100,
+                         confidence=c, touched=[40])
+    assert html.count("lm-lowconf") == 1, "a point placed by hand is no longer doubtful"
