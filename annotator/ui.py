@@ -21,6 +21,7 @@ CSS = """
 #btn-save, #btn-done { min-width: 0; }
 .asm-small { font-size: 13px; }
 footer { display: none !important; }
+#worst-gallery .grid-container { --grid-cols: 6 !important; }  /* Gradio uses one column for a single item */
 """
 
 STATUS_CHOICES = [(label, key) for key, label in queue_view.STATUS_LABELS.items()]
@@ -127,7 +128,7 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
                     lm_plot = gr.Plot(label="Per-landmark NME", elem_id="plot-landmarks")
                     pose_plot = gr.Plot(label="Pose", elem_id="plot-pose")
                 gallery = gr.Gallery(label="Worst faces (cyan: model, orange: reference) · click one to open it",
-                                     columns=6, rows=2, height=420, object_fit="contain", allow_preview=False,
+                                     columns=6, height="auto", object_fit="contain", allow_preview=False,
                                      elem_id="worst-gallery")
             # ------------------------------------------------------------------ Export
             with gr.Tab("Export", id="export"):
