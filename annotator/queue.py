@@ -65,12 +65,13 @@ def order(df: pd.DataFrame) -> list[int]:
     return [int(i) for i in df["image_id"].tolist()]
 
 
-def _num(v, digits: int) -> str:
+def _num(v, digits: int, kind: str = "f") -> str:
+    """``v`` with ``digits`` decimals (kind "f") or significant digits (kind "g"); "–" when missing."""
     try:
         f = float(v)
     except (TypeError, ValueError):
         return "–"
-    return "–" if math.isnan(f) else f"{f:.{digits}f}"
+    return "–" if math.isnan(f) else f"{f:.{digits}{kind}}"
 
 
 def _text(v) -> str:
@@ -85,7 +86,7 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
         when = _text(r.updated_at)
         rows.append([
             int(r.image_id), Path(str(r.path)).name, STATUS_LABELS.get(r.status, r.status), _text(r.author) or "–",
-            when[:16].replace("T", " ") if when else "–", _num(r.confidence, 2), _num(r.uncertainty, 3),
+            when[:16].replace("T", " ") if when else "–", _num(r.confidence, 2), _num(r.uncertainty, 3, "g"),
             _num(r.correction_px, 1), _text(r.split) or "–",
         ])
     return pd.DataFrame(rows, columns=COLUMNS)
