@@ -17,27 +17,27 @@ from tests.asmnet.conftest import synthetic_face_image, synthetic_shapes
 
 def test_a_few_steps_reduce_the_loss():
     torch.manual_seed(0)
-    shapes = synthetic_shapes(16, seed=4)
+    shapes = synthetic_shapes(8, seed=4)
     shapes = (shapes - shapes.mean(1, keepdims=True)) / np.abs(shapes - shapes.mean(1, keepdims=True)).max() * 30 + 48
     faces = FaceArrays(np.stack([synthetic_face_image(s, 96, i) for i, s in enumerate(shapes)]),
-                       shapes.astype(np.float32), np.zeros((16, 3), np.float32), np.ones(16, bool),
-                       [str(i) for i in range(16)], "ibug68")
+                       shapes.astype(np.float32), np.zeros((8, 3), np.float32), np.ones(8, bool),
+                       [str(i) for i in range(8)], "ibug68")
     model = create_model("asmnet_tiny")
     crit = ASMLoss(ShapeProjector(ShapeModel.fit(shapes, 0.95), 0.9), AlphaSchedule())
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    batch = make_batch(faces, np.arange(16), 64, rng=np.random.default_rng(0), aug=None)
+    batch = make_batch(faces, np.arange(8), 64, rng=np.random.default_rng(0), aug=None)
     x = torch.from_numpy(batch["images"]).permute(0, 3, 1, 2).float() / 255
     gt = torch.from_numpy(batch["points"])
-    pose = torch.zeros(16, 3)
+    pose = torch.zeros(8, 3)
     losses = []
-    for i in range(15):
+    for i in range(12):
         model.train()
         p, q = model(x)
-        loss, _ = crit(p, gt, q, pose, progress=i / 15)
+        loss, _ = crit(p, gt, q, pose, progress=i / 12)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3])
 
 
