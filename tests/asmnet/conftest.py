@@ -79,3 +79,15 @@ def synthetic_dataset(tmp_path_factory):
     write_dataset(Dataset(root=root, format="aflw2000", schema="ibug68", samples=samples), out, "aflw2000")
     assert len(read_dataset(out, "aflw2000", split="train")) == 20
     return out
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test with one torch thread: on a busy 2-core machine two OpenMP threads spin-wait for each
+    other and tiny CPU steps get 50x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -9,6 +9,8 @@ import torch
 from asmnet.checkpoint import CheckpointError, build_model, load_checkpoint, load_shape_model, save_checkpoint
 from asmnet.network import create_model
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 CONFIG = {"model": "asmnet_tiny", "num_points": 68, "input_size": 64, "crop_margin": 1.3, "schema": "ibug68"}
 
 

@@ -8,6 +8,8 @@ import pytest
 
 from asmnet.cli import main
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def test_train_then_predict_csv(tmp_path, synthetic_dataset, capsys):
     out = tmp_path / "run"

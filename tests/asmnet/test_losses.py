@@ -7,6 +7,8 @@ import torch
 
 from asmnet.losses import AlphaSchedule, ASMLoss, ShapeProjector
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def test_alpha_schedule_hardens_over_thirds():
     s = AlphaSchedule()

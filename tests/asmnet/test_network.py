@@ -6,6 +6,8 @@ import torch
 
 from asmnet.network import count_parameters, create_model, list_models
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def test_asmnet_parameter_count_and_taps():
     m = create_model("asmnet")

@@ -10,6 +10,8 @@ from asmnet.crop import square_box
 from asmnet.predictor import Prediction, Predictor
 from datasets.schemas import IBUG68
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 CONFIG = {"model": "asmnet_tiny", "num_points": 68, "input_size": 64, "crop_margin": 1.3, "schema": "ibug68"}
 
 

@@ -13,6 +13,9 @@ from asmnet.losses import AlphaSchedule, ASMLoss, ShapeProjector
 from asmnet.network import create_model
 from asmnet.train import TrainConfig, train
 from tests.asmnet.conftest import synthetic_face_image, synthetic_shapes
+import pytest
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_a_few_steps_reduce_the_loss():
