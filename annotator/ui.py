@@ -28,8 +28,10 @@ STATUS_CHOICES = [(label, key) for key, label in queue_view.STATUS_LABELS.items(
 
 
 def launch_options() -> dict:
-    """Keyword arguments for ``demo.launch`` that the page needs (CSS, no SSR, upload limit)."""
-    return {"css": CSS, "ssr_mode": False, "max_file_size": "25mb", "footer_links": []}
+    """Keyword arguments for ``demo.launch`` that the page needs: CSS, no SSR, the upload limit, and no
+    run history (Gradio would otherwise copy every event's data into the browser's localStorage: a growing
+    cost on every drag, and the workspace's data left in the browser)."""
+    return {"css": CSS, "ssr_mode": False, "max_file_size": "25mb", "footer_links": [], "run_history": False}
 
 
 def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
