@@ -511,7 +511,8 @@ def markdown(r: dict) -> str:
         f"- The fine-tune trains on every accepted face of the workspace: the {d['base_faces']} base faces (imported "
         f"ground truth marked done) and the {d['corrected_faces']} corrections; the loop holds 10 % of them out for "
         f"model selection. Held-out workspace faces (card): init NME {_ws_nme(r, 'init')} → fine-tuned "
-        f"{_ws_nme(r, 'finetuned')}.",
+        f"{_ws_nme(r, 'finetuned')} (some of those faces were base training faces, so the init figure is "
+        f"optimistic; the test split above is the clean comparison).",
         f"- The base model is deliberately small-data (ASMNet from scratch, no ImageNet weights, on "
         f"{d['base_faces']} faces), so its absolute NME is far from the reference's; the loop's effect is the drop.",
         f"- Mean distance the \"person\" moved the base pre-labels of the corrected faces: "
@@ -521,7 +522,13 @@ def markdown(r: dict) -> str:
     ]
     if not r.get("control"):
         lines.append("- The control (same steps on the base faces only) was not run in this recording "
-                     "(`--no-control`, CPU time); without that flag the script runs it.")
+                     "(`--no-control`, CPU time); without that flag the script runs it. So the drop mixes more data "
+                     "with more steps; the base's own validation NME had stopped improving over its last epochs.")
+    ref = r.get("reference") or {}
+    if ref.get("checkpoint") == "runs/asmnet68-cpu/best.pt":
+        lines.append("- Reference: `runs/asmnet68-cpu/best.pt` (sha256 " + str(ref.get("sha256", ""))[:12] + ", epoch "
+                     + str(ref.get("epochs_trained")) + "), the checkpoint shipped as `asmnet/weights/asmnet68.pt` "
+                     "(stored there in fp16; the shipped file had not landed when this ran).")
     if "--reuse-base" in r["command"]:
         lines.append("- `--reuse-base` reused the base checkpoint of an identical earlier run of this script "
                      "(interrupted after the base training to leave out the control); without it the base is trained "
