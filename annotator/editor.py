@@ -8,8 +8,9 @@ and survives every re-render. It
   ``trigger('drag_end', {index, x, y})`` with image-pixel coordinates from ``svg.getScreenCTM()``,
 * turns a click on a point into ``trigger('select_point', {index})``,
 * lets the face box's corners be dragged: ``trigger('box_end', {x0, y0, x1, y1})`` on release,
-* zooms with the wheel or the +/−/fit buttons and pans by dragging the background (view state lives in
-  the page, so a zoom costs no round trip and survives redraws),
+* opens each face zoomed to its face box (``data-face``), zooms with the wheel or the +/−/face/fit buttons
+  and pans by dragging the background (view state lives in the page, so a zoom costs no round trip and
+  survives redraws),
 * shows the hovered point's index and name, and
 * maps keyboard shortcuts to the buttons of the page (see :data:`SHORTCUTS`).
 
@@ -51,7 +52,7 @@ SHORTCUTS: tuple[tuple[str, str, str], ...] = (
     ("Ctrl+S", "save", "btn-save"),
     ("D", "save and mark done", "btn-done"),
     ("M", "mirror mode on / off", "chk-mirror"),
-    ("+ / − / 0", "zoom in / out / fit", ""),
+    ("+ / − / F / 0", "zoom in / out / to the face / whole image", ""),
 )
 
 
@@ -88,18 +89,23 @@ def render(*, image_url: str | None, width: int, height: int, points: np.ndarray
     """
     version = next_version() if version is None else version
     w, h = max(int(width), 1), max(int(height), 1)
+    face = ""
+    if box is not None and len(box) == 4 and np.all(np.isfinite(box)):
+        face = " ".join(f"{float(v):.1f}" for v in box)
     parts = [
         '<div class="lm-root">',
         '<div class="lm-bar">'
         '<button type="button" class="lm-zoom" data-zoom="in" title="Zoom in (+ or mouse wheel)">+</button>'
         '<button type="button" class="lm-zoom" data-zoom="out" title="Zoom out (−)">−</button>'
-        '<button type="button" class="lm-zoom" data-zoom="fit" title="Fit the image (0)">fit</button>'
+        '<button type="button" class="lm-zoom" data-zoom="face" title="Zoom to the face (F)">face</button>'
+        '<button type="button" class="lm-zoom" data-zoom="fit" title="Fit the whole image (0)">fit</button>'
         f'<span class="lm-caption">{html.escape(caption)}</span>'
         '<span class="lm-hover" aria-live="polite"></span>'
         '</div>',
         f'<div class="lm-status">{status_html}</div>',
         f'<svg id="landmark-editor" data-version="{version}" data-image-id="{"" if image_id is None else int(image_id)}"'
-        f' data-width="{w}" data-height="{h}" viewBox="-0.5 -0.5 {w} {h}" preserveAspectRatio="xMidYMid meet"'
+        f' data-width="{w}" data-height="{h}" data-face="{face}" viewBox="-0.5 -0.5 {w} {h}"'
+        ' preserveAspectRatio="xMidYMid meet"'
         f' xmlns="http://www.w3.org/2000/svg" role="img" aria-label="face image with draggable landmarks">',
     ]
     if image_url:
@@ -205,9 +211,17 @@ function toImage(s, evt) {
 function fullBox(s) {
   return [-0.5, -0.5, parseFloat(s.dataset.width), parseFloat(s.dataset.height)];
 }
+function faceView(s) {        // the face box with a margin, or null = the whole image
+  const f = (s.dataset.face || '').split(' ').map(parseFloat);
+  if (f.length !== 4 || f.some(isNaN)) return null;
+  const cx = (f[0] + f[2]) / 2, cy = (f[1] + f[3]) / 2, side = Math.max(f[2] - f[0], f[3] - f[1]) * 1.8;
+  const full = fullBox(s);
+  if (side >= 0.8 * Math.max(full[2], full[3])) return null;
+  return [cx - side / 2, cy - side / 2, side, side];
+}
 function applyView() {
   const s = svg(); if (!s) return;
-  if (s.dataset.imageId !== viewImage) { view = null; viewImage = s.dataset.imageId; }
+  if (s.dataset.imageId !== viewImage) { viewImage = s.dataset.imageId; view = faceView(s); }
   const b = view || fullBox(s);
   s.setAttribute('viewBox', b.join(' '));
   const ctm = s.getScreenCTM();
@@ -228,7 +242,9 @@ function zoom(factor, cx, cy) {
 element.addEventListener('click', (e) => {
   const btn = e.target.closest('button.lm-zoom'); if (!btn) return;
   const z = btn.dataset.zoom;
-  if (z === 'in') zoom(1.5); else if (z === 'out') zoom(1 / 1.5); else { view = null; applyView(); }
+  if (z === 'in') zoom(1.5); else if (z === 'out') zoom(1 / 1.5);
+  else if (z === 'face') { const s = svg(); view = s ? faceView(s) : null; applyView(); }
+  else { view = null; applyView(); }
 });
 element.addEventListener('wheel', (e) => {
   const s = svg(); if (!s || !e.target.closest('#landmark-editor')) return;
@@ -343,6 +359,7 @@ if (!window.__lmKeys) {
     else if (k === '+' || k === '=') { zoom(1.5); e.preventDefault(); return; }
     else if (k === '-') { zoom(1 / 1.5); e.preventDefault(); return; }
     else if (k === '0') { view = null; applyView(); e.preventDefault(); return; }
+    else if (k === 'f') { const s = svg(); view = s ? faceView(s) : null; applyView(); e.preventDefault(); return; }
     if (id && press(id)) e.preventDefault();
   });
 }
