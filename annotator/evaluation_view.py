@@ -149,3 +149,125 @@ def worst_gallery(store, rep: Report, pairs: Pairs, n: int = 12) -> tuple[list, 
                       f"#{image_id} {pairs.names[j]} · NME {row.nme:.1f}%"))
         ids.append(image_id)
     return items, ids
+
+
+# ------------------------------------------------------------------------------ model comparison
+def model_choices(store) -> list[tuple[str, int]]:
+    """Dropdown choices ``("#id name", id)`` of the registered model versions, oldest first."""
+    return [(f"#{m.id} {m.name}", m.id) for m in store.models()]
+
+
+def _pairs(ids, names, pred, ref, pp, rp, vis) -> Pairs:
+    if not ids:
+        z = np.zeros((0, 0, 2), np.float32)
+        return Pairs([], [], z, z, None, None, np.zeros((0, 0), np.int8))
+    k = pred[0].shape[0]
+    have_pose = all(x is not None for x in pp) and all(x is not None for x in rp)
+    return Pairs(list(ids), list(names), np.asarray(pred, np.float32).reshape(-1, k, 2),
+                 np.asarray(ref, np.float32).reshape(-1, k, 2),
+                 np.asarray(pp, np.float32) if have_pose else None, np.asarray(rp, np.float32) if have_pose else None,
+                 np.asarray(vis, np.int8).reshape(-1, k))
+
+
+def gather_models(store, source: str, model_a: int, model_b: int) -> tuple[Pairs, Pairs]:
+    """(pairs of model A, pairs of model B) on the same images, in the same order: those with a prediction
+    from both models and a ``source`` annotation (each model's latest prediction vs the latest annotation)."""
+    ids, names, refs, rposes, vis = [], [], [], [], []
+    pa, pb, posea, poseb = [], [], [], []
+    for rec in store.images():
+        a = store.latest(rec.id, source=source)
+        if a is None:
+            continue
+        p_a = store.latest_prediction(rec.id, model_a)
+        p_b = store.latest_prediction(rec.id, model_b)
+        if p_a is None or p_b is None or p_a.points.shape != a.points.shape or p_b.points.shape != a.points.shape:
+            continue
+        ids.append(rec.id)
+        names.append(rec.name or rec.path.name)
+        refs.append(a.points)
+        rposes.append(a.pose)
+        vis.append(a.visibility if a.visibility is not None else np.full(len(a.points), 2, np.int8))
+        pa.append(p_a.points)
+        pb.append(p_b.points)
+        posea.append(p_a.pose)
+        poseb.append(p_b.pose)
+    return (_pairs(ids, names, pa, refs, posea, rposes, vis), _pairs(ids, names, pb, refs, poseb, rposes, vis))
+
+
+def compare_figures(rep_a: Report, rep_b: Report, label_a: str, label_b: str) -> tuple[go.Figure, go.Figure]:
+    """(CED of both reports overlaid, grouped bars of their per-landmark NME by point index).
+    Plotting only: every number comes from the reports."""
+    if label_a == label_b:
+        label_a, label_b = label_a + " (A)", label_b + " (B)"
+    ced = plots.ced_figure({label_a: rep_a, label_b: rep_b}, title="CED on the same faces")
+    idx = np.arange(rep_a.schema.num_points)
+    names = list(rep_a.schema.names)
+    regions = [rep_a.schema.group_of(int(i)) for i in idx]
+    custom = np.stack([names, regions], axis=1)
+    lm = go.Figure()
+    for label, rep, colour in ((label_a, rep_a, "#1f77b4"), (label_b, rep_b, "#d62728")):
+        lm.add_trace(go.Bar(x=idx, y=np.asarray(rep.landmark_nme, np.float64), name=label, marker_color=colour,
+                            customdata=custom,
+                            hovertemplate="#%{x} %{customdata[0]}<br>%{customdata[1]}<br>NME %{y:.2f}%<extra>"
+                                          + label + "</extra>"))
+    lm.update_layout(title="Per-landmark NME", template="plotly_white", barmode="group", bargap=0.15,
+                     xaxis_title="landmark index", yaxis_title="NME (%)",
+                     legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1})
+    return ced, lm
+
+
+def _base_prediction(preds: list, created_at: str):
+    """The latest of ``preds`` (oldest first) saved before ``created_at``; the latest of all when the
+    predictions carry no timestamps; None when none was saved before."""
+    if not preds:
+        return None
+    if any(p.created_at is None for p in preds):
+        return preds[-1]
+    before = [p for p in preds if p.created_at <= created_at]
+    return before[-1] if before else None
+
+
+def correction_effort(store) -> list[tuple[str, int, int, float]]:
+    """(created_at, image id, version, mean point distance in px from the prediction it was based on) of
+    every correction in the history, ordered by time. Corrections with no earlier prediction of their
+    image (or a different number of points) are left out."""
+    rows = []
+    for rec in store.images():
+        hist = [a for a in store.history(rec.id) if a.source == "correction"]
+        if not hist:
+            continue
+        preds = store.predictions(rec.id)
+        for a in hist:
+            p = _base_prediction(preds, a.created_at)
+            if p is None or p.points.shape != a.points.shape:
+                continue
+            d = float(np.linalg.norm(a.points.astype(np.float64) - p.points.astype(np.float64), axis=1).mean())
+            rows.append((a.created_at, rec.id, a.version, d))
+    rows.sort(key=lambda r: r[0])
+    return rows
+
+
+def effort_figure(store, window: int = 5) -> go.Figure:
+    """Correction effort over time: for each saved correction, the mean distance (px) its points moved from
+    the prediction it was based on, against when it was saved, with a rolling median of ``window`` saves."""
+    import pandas as pd
+
+    rows = correction_effort(store)
+    if not rows:
+        return empty_figure("No correction effort to show yet: save a corrected face in the Annotate tab")
+    df = pd.DataFrame(rows, columns=["created_at", "image", "version", "px"])
+    df["time"] = pd.to_datetime(df["created_at"], utc=True, format="ISO8601")
+    df = df.sort_values("time", kind="stable").reset_index(drop=True)
+    med = df["px"].rolling(window=min(window, len(df)), min_periods=1).median()
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=df["time"], y=df["px"], mode="markers", name="correction",
+                             marker={"size": 7, "color": "#1f77b4", "opacity": 0.7},
+                             customdata=np.stack([df["image"], df["version"]], axis=1),
+                             hovertemplate="image #%{customdata[0]} v%{customdata[1]}<br>%{x}<br>"
+                                           "mean move %{y:.2f} px<extra></extra>"))
+    fig.add_trace(go.Scatter(x=df["time"], y=med, mode="lines", name=f"rolling median ({min(window, len(df))})",
+                             line={"color": "#d62728", "width": 2}, hoverinfo="skip"))
+    fig.update_layout(title="Correction effort per image over time", template="plotly_white",
+                      xaxis_title="saved at (UTC)", yaxis_title="mean point move from the prediction (px)",
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1})
+    return fig

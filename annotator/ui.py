@@ -132,6 +132,27 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
                 gallery = gr.Gallery(label="Worst faces (cyan: model, orange: reference) · click one to open it",
                                      columns=6, height="auto", object_fit="contain", allow_preview=False,
                                      elem_id="worst-gallery")
+                with gr.Accordion("Compare model versions", open=False):
+                    cmp_choices = evaluation_view.model_choices(svc.store)
+                    gr.Markdown("Two model versions' predictions on the **same** faces (those with a prediction "
+                                "from both and the reference chosen above), and how far each saved correction "
+                                "moved the points from the prediction it started from." +
+                                ("" if len(cmp_choices) >= 2 else
+                                 f"  \n**This workspace has {len(cmp_choices)} registered model version(s); "
+                                 "comparison needs two.**"), elem_classes="asm-small")
+                    with gr.Row():
+                        model_a = gr.Dropdown(cmp_choices, label="Model A",
+                                              value=cmp_choices[-2][1] if len(cmp_choices) >= 2 else None,
+                                              elem_id="compare-model-a")
+                        model_b = gr.Dropdown(cmp_choices, label="Model B",
+                                              value=cmp_choices[-1][1] if len(cmp_choices) >= 2 else None,
+                                              elem_id="compare-model-b")
+                        compare_btn = gr.Button("Compare", size="sm", scale=0, elem_id="btn-compare")
+                    compare_msg = gr.Markdown()
+                    with gr.Row():
+                        cmp_ced_plot = gr.Plot(label="CED, both models", elem_id="plot-compare-ced")
+                        cmp_lm_plot = gr.Plot(label="Per-landmark NME, both models", elem_id="plot-compare-landmarks")
+                    effort_plot = gr.Plot(label="Correction effort over time", elem_id="plot-effort")
             # ------------------------------------------------------------------ Export
             with gr.Tab("Export", id="export"):
                 gr.Markdown("Writes the refined dataset: for each image its latest correction (or its imported "
@@ -185,6 +206,10 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
         eval_out = [eval_summary, ced_plot, fr_plot, lm_plot, pose_plot, gallery, worst_ids]
         for ev in (eval_tab.select, eval_btn.click, reference.change, normaliser.change):
             ev(h.bind(h.on_evaluate, svc), [reference, normaliser], eval_out)
+        eval_tab.select(h.bind(h.on_compare_models, svc), [model_a, model_b], [model_a, model_b],
+                        show_progress="hidden")
+        compare_btn.click(h.bind(h.on_compare, svc), [model_a, model_b, reference, normaliser],
+                          [compare_msg, cmp_ced_plot, cmp_lm_plot, effort_plot])
         gallery.select(h.bind(h.on_gallery_select, svc), [state, worst_ids, order], view_out + [tabs])
 
         export_btn.click(h.bind(h.on_export, svc), [fmt, statuses], [export_file, export_msg])
