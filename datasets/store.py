@@ -813,25 +813,23 @@ class Workspace:
 
     def latest_prediction(self, image_id: int, model_id: int | None = None) -> PredictionRow | None:
         """The most recently saved prediction for an image (of one model when given), or None."""
-        sql = f"SELECT {', '.join(_PRED_COLS)} FROM predictions WHERE image_id = ?"
-        params: list = [_check_int_id(image_id, "image_id")]
-        if model_id is not None:
-            sql += " AND model_id = ?"
-            params.append(_check_int_id(model_id, "model_id"))
-        with self._lock:
-            rows = self._rows(self.db.conn, sql + " ORDER BY id DESC LIMIT 1", params)
-        return self._prediction(rows[0]) if rows else None
+        rows = self._prediction_rows(image_id, model_id, "ORDER BY id DESC LIMIT 1")
+        return rows[0] if rows else None
 
     def predictions(self, image_id: int, model_id: int | None = None) -> list[PredictionRow]:
         """Every prediction saved for an image (of one model when given), oldest first; each row's
         ``created_at`` says when (used to find the prediction a correction was based on)."""
+        return self._prediction_rows(image_id, model_id, "ORDER BY id")
+
+    def _prediction_rows(self, image_id: int, model_id: int | None, order: str) -> list[PredictionRow]:
+        """Predictions of an image (of one model when given); ``order`` is a fixed ORDER BY [LIMIT] clause."""
         sql = f"SELECT {', '.join(_PRED_COLS)} FROM predictions WHERE image_id = ?"
         params: list = [_check_int_id(image_id, "image_id")]
         if model_id is not None:
             sql += " AND model_id = ?"
             params.append(_check_int_id(model_id, "model_id"))
         with self._lock:
-            rows = self._rows(self.db.conn, sql + " ORDER BY id", params)
+            rows = self._rows(self.db.conn, f"{sql} {order}", params)
         return [self._prediction(r) for r in rows]
 
     # -- the work queue -------------------------------------------------------------------------
