@@ -188,3 +188,24 @@ def check_writable(dataset: Dataset, fmt: str, *, num_points: int | None = None)
         if num_points is not None and pts.shape[0] != num_points:
             raise FormatError(where, f"{fmt} needs {num_points} points, found {pts.shape[0]}")
         check_points(where, pts.astype(np.float64))
+
+
+def find_single_file(root: Path, file_name: str, pattern: str, what: str,
+                     ignored: frozenset[str] = frozenset()) -> tuple[Path, Path]:
+    """(annotation file, dataset root) for a dataset given as a folder or as the file itself.
+
+    In a folder, ``file_name`` wins; otherwise exactly one file matching ``pattern`` (names in ``ignored``,
+    lower-case, left out) must exist. FormatError naming the folder otherwise; ``what`` describes the file
+    in that message (e.g. "landmark *.csv").
+    """
+    if root.is_file():
+        return root, root.parent
+    if not root.is_dir():
+        raise FormatError(root, "dataset folder does not exist")
+    if (root / file_name).is_file():
+        return root / file_name, root
+    found = sorted(p for p in root.glob(pattern) if p.is_file() and p.name.lower() not in ignored)
+    if len(found) != 1:
+        raise FormatError(root, f"expected one {what}, found {len(found)} {[p.name for p in found]}; "
+                                f"name it {file_name} or pass the file")
+    return found[0], root

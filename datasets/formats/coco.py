@@ -27,7 +27,7 @@ import numpy as np
 
 from datasets.errors import FormatError, ImageError
 from datasets.images import image_size
-from datasets.formats._common import (atomic_write_text, check_writable, copy_image, flag_points, format_float,
+from datasets.formats._common import (find_single_file, atomic_write_text, check_writable, copy_image, flag_points, format_float,
                                       problem, safe_relative)
 from datasets.sample import Dataset, Problem, Sample
 from datasets.schemas import SCHEMAS, get_schema, schema_for_points
@@ -38,18 +38,7 @@ FILE_NAME = "annotations.json"
 
 def _json_path(root: Path) -> tuple[Path, Path]:
     """(json file, dataset root) for a folder or a file; FormatError when not exactly one candidate."""
-    if root.is_file():
-        return root, root.parent
-    if not root.is_dir():
-        raise FormatError(root, "dataset folder does not exist")
-    if (root / FILE_NAME).is_file():
-        return root / FILE_NAME, root
-    found = sorted(p for p in root.glob("*.json") if p.is_file())
-    if len(found) != 1:
-        names = [p.name for p in found]
-        raise FormatError(root, f"expected one *.json annotation file, found {len(found)} {names}; "
-                                f"name it {FILE_NAME} or pass the file")
-    return found[0], root
+    return find_single_file(root, FILE_NAME, "*.json", "*.json annotation file")
 
 
 def _float_list(value, n: int | None, what: str, path: Path, ann: str) -> np.ndarray:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from datasets.errors import FormatError
-from datasets.formats._common import (atomic_write_text, check_writable, copy_image, flag_points, format_float,
+from datasets.formats._common import (find_single_file, atomic_write_text, check_writable, copy_image, flag_points, format_float,
                                       problem, safe_relative)
 from datasets.sample import Dataset, Problem, Sample
 from datasets.schemas import get_schema, schema_for_points
@@ -40,17 +40,8 @@ _VIS = re.compile(r"^v_?(\d+)$", re.IGNORECASE)
 
 
 def _csv_path(root: Path) -> tuple[Path, Path]:
-    if root.is_file():
-        return root, root.parent
-    if not root.is_dir():
-        raise FormatError(root, "dataset folder does not exist")
-    if (root / FILE_NAME).is_file():
-        return root / FILE_NAME, root
-    found = sorted(p for p in root.glob("*.csv") if p.is_file() and p.name.lower() not in _IGNORED)
-    if len(found) != 1:
-        raise FormatError(root, f"expected one landmark *.csv, found {len(found)} {[p.name for p in found]}; "
-                                f"name it {FILE_NAME} or pass the file")
-    return found[0], root
+    """(csv file, dataset root) for a folder or a file; FormatError when not exactly one candidate."""
+    return find_single_file(root, FILE_NAME, "*.csv", "landmark *.csv", frozenset(_IGNORED))
 
 
 class _Columns:
