@@ -169,9 +169,14 @@ class OnnxModel:
     def eval(self) -> "OnnxModel":
         return self
 
+    def run_numpy(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 3, S, S) float32 -> landmarks (N, K, 2), pose (N, 3) as numpy arrays (no torch involved:
+        ``Predictor`` calls this)."""
+        lm, pose = self.session.run(None, {"image": np.ascontiguousarray(x, dtype=np.float32)})
+        return lm, pose
+
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        arr = x.detach().cpu().float().contiguous().numpy()
-        lm, pose = self.session.run(None, {"image": arr})
+        lm, pose = self.run_numpy(x.detach().cpu().float().contiguous().numpy())
         return torch.from_numpy(lm), torch.from_numpy(pose)
 
 

@@ -25,7 +25,7 @@ import torch
 
 from asmnet.asm import ShapeModel
 from asmnet.checkpoint import build_model, file_sha256, load_checkpoint, load_shape_model
-from asmnet.crop import apply_affine, box_to_crop_matrix, from_normalised, invert_affine, landmark_box, square_box
+from asmnet.crop import box_to_crop_matrix, from_normalised, square_box
 from datasets.schemas import get_schema
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -98,7 +98,7 @@ class Predictor:
         self.input_size = int(config["input_size"])
         self.crop_margin = float(config["crop_margin"])
         self.flip_tta = bool(self.card.get("flip_tta", False)) if flip_tta is None else bool(flip_tta)
-        self._perm = torch.as_tensor(self.schema.flip_permutation())
+        self._perm_np = np.asarray(self.schema.flip_permutation(), dtype=np.int64)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -106,8 +106,15 @@ class Predictor:
                         backend: str = "torch") -> "Predictor":
         """Load a checkpoint written by ``asmnet train`` (refuses anything else with CheckpointError).
 
-        ``backend``: ``"torch"`` (the float model as trained) or a fast CPU path of ``asmnet.fast.BACKENDS``
-        (``"fast"`` = ``asmnet.fast.resolve_default()``)."""
+        ``backend``: ``"torch"`` (the float model as trained), a fast CPU path of ``asmnet.fast.BACKENDS``,
+        ``"fast"`` (= ``asmnet.fast.resolve_default()``) or ``"auto"`` (``"fast"`` on the CPU, ``"torch"`` on
+        a GPU)."""
+        from asmnet.fast import BACKENDS
+
+        if backend not in ("auto", "fast") + BACKENDS:
+            raise ValueError(f"unknown inference backend {backend!r}; choose one of {['auto', 'fast', *BACKENDS]}")
+        if backend == "auto":
+            backend = "fast" if torch.device(device).type == "cpu" else "torch"
         path = Path(path)
         obj = load_checkpoint(path)
         model = build_model(obj, path)
@@ -147,17 +154,31 @@ class Predictor:
         cx, cy = (w - 1) / 2, (h - 1) / 2
         return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
 
-    @torch.no_grad()
+    def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 3, S, S) float32 RGB in [0, 1] -> normalised points (N, K, 2) and pose (N, 3) radians, numpy.
+
+        A backend with a numpy entry point (``run_numpy``: onnxruntime) is called without touching torch:
+        small torch ops between two onnxruntime calls cost more than the network at batch 1 (the two
+        libraries' thread pools contend)."""
+        run_numpy = getattr(self.model, "run_numpy", None)
+        if run_numpy is not None:
+            p, q = run_numpy(x)
+            return np.asarray(p, np.float32), np.asarray(q, np.float32)
+        with torch.no_grad():
+            p, q = self.model(torch.from_numpy(x).to(self.device))
+        return p.float().cpu().numpy(), q.float().cpu().numpy()
+
     def _run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(B, S, S, 3) uint8 -> normalised points and pose (radians) of the plain and mirrored passes."""
-        x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float() / 255.0
-        p, q = self.model(x)
-        pf, qf = self.model(torch.flip(x, dims=[3]))
-        pf = pf.float().clone()
-        pf[..., 0] = -pf[..., 0]
-        pf = pf[:, self._perm.to(pf.device)]
-        qf = qf.float() * torch.tensor([-1.0, 1.0, -1.0], device=qf.device)
-        return p.float().cpu().numpy(), q.float().cpu().numpy(), pf.cpu().numpy(), qf.cpu().numpy()
+        """(B, S, S, 3) uint8 -> normalised points (B, K, 2) and pose (B, 3) radians of the plain pass, then of
+        the mirrored pass mapped back to the plain frame. Both passes run as one network batch of 2B."""
+        b = len(crops)
+        x = np.empty((2 * b,) + (3,) + crops.shape[1:3], np.float32)
+        np.divide(crops.transpose(0, 3, 1, 2), np.float32(255.0), out=x[:b], dtype=np.float32)
+        x[b:] = x[:b, :, :, ::-1]
+        p, q = self._forward(x)
+        pf = p[b:, self._perm_np] * np.float32([-1.0, 1.0])
+        qf = q[b:] * np.float32([-1.0, 1.0, -1.0])
+        return p[:b], q[:b], pf, qf
 
     def _uncertainty(self, points: np.ndarray, disagreement: np.ndarray) -> tuple[float, float | None]:
         """(uncertainty, mahalanobis) for one face: ``asmnet.uncertainty.face_uncertainty`` = max(mean
@@ -182,12 +203,15 @@ class Predictor:
             raise ValueError(f"got {len(images)} images but {len(boxes)} boxes")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, found {batch_size}")
+        import cv2
+
         s = self.input_size
         results: list[Prediction] = []
         for start in range(0, len(images), batch_size):
             chunk = range(start, min(start + batch_size, len(images)))
-            crops = np.zeros((len(chunk), s, s, 3), np.uint8)
-            mats, used = [], []
+            crops = np.empty((len(chunk), s, s, 3), np.uint8)
+            mats = np.empty((len(chunk), 2, 3), np.float64)
+            used = np.empty((len(chunk), 4), np.float32)
             for j, i in enumerate(chunk):
                 img = _check_image(images[i], i)
                 b = None if boxes is None else boxes[i]
@@ -198,26 +222,39 @@ class Predictor:
                     raise ValueError(f"box for image {i} must be finite x0, y0, x1, y1 with x1 > x0 and y1 > y0, "
                                      f"found {b.tolist()}")
                 m = self.crop_matrix(b)
-                import cv2
-
-                crops[j] = cv2.warpAffine(img, m, (s, s), flags=cv2.INTER_AREA if m[0, 0] < 0.5 else cv2.INTER_LINEAR,
-                                          borderMode=cv2.BORDER_CONSTANT)
-                mats.append(m)
-                used.append(b)
-            p, q, pf, qf = self._run(crops)
-            for j in range(len(chunk)):
-                inv = invert_affine(mats[j])
-                a = apply_affine(inv, from_normalised(p[j], s))
-                f = apply_affine(inv, from_normalised(pf[j], s))
-                pts = (a + f) / 2 if self.flip_tta else a
-                pose = np.degrees((q[j] + qf[j]) / 2 if self.flip_tta else q[j])
-                lb = landmark_box(pts)
-                size = float(np.sqrt(max(lb[2] - lb[0], 1e-6) * max(lb[3] - lb[1], 1e-6)))
-                dis = np.linalg.norm(a - f, axis=1) / size
-                conf = np.exp(-dis / CONFIDENCE_SCALE)
-                unc, maha = self._uncertainty(pts, dis)
-                results.append(Prediction(points=pts.astype(np.float32), pose=pose.astype(np.float32),
-                                          confidence=conf.astype(np.float32), box=used[j].astype(np.float32),
-                                          uncertainty=float(unc),
-                                          extras={"mahalanobis": maha, "flip_nme": float(dis.mean())}))
+                cv2.warpAffine(img, m, (s, s), dst=crops[j],
+                               flags=cv2.INTER_AREA if m[0, 0] < 0.5 else cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT)
+                mats[j] = m
+                used[j] = b
+            results += self._predictions(crops, mats, used)
         return results
+
+    def _predictions(self, crops: np.ndarray, mats: np.ndarray, boxes: np.ndarray) -> list[Prediction]:
+        """Run the network on (B, S, S, 3) uint8 crops made with (B, 2, 3) image -> crop matrices from the
+        (B, 4) face boxes, and map the outputs back to image pixels (vectorised over the batch)."""
+        s = self.input_size
+        p, q, pf, qf = self._run(crops)
+        lin = np.linalg.inv(mats[:, :, :2])                                  # (B, 2, 2) crop -> image
+        shift = -np.einsum("bij,bj->bi", lin, mats[:, :, 2])                 # (B, 2)
+
+        def to_image(u: np.ndarray) -> np.ndarray:  # (B, K, 2) normalised crop coordinates -> image pixels
+            return np.einsum("bkj,bij->bki", from_normalised(u, s), lin) + shift[:, None, :]
+
+        a, f = to_image(p), to_image(pf)
+        pts = (a + f) / 2 if self.flip_tta else a
+        pose = np.degrees((q + qf) / 2 if self.flip_tta else q)
+        ok = np.isfinite(pts).all(axis=2, keepdims=True)
+        lo = np.where(ok, pts, np.inf).min(axis=1)
+        hi = np.where(ok, pts, -np.inf).max(axis=1)
+        size = np.sqrt(np.maximum(hi[:, 0] - lo[:, 0], 1e-6) * np.maximum(hi[:, 1] - lo[:, 1], 1e-6))
+        dis = np.linalg.norm(a - f, axis=2) / size[:, None]                 # (B, K) fraction of the face size
+        conf = np.exp(-dis / CONFIDENCE_SCALE)
+        out = []
+        for j in range(len(crops)):
+            unc, maha = self._uncertainty(pts[j], dis[j])
+            out.append(Prediction(points=pts[j].astype(np.float32), pose=pose[j].astype(np.float32),
+                                  confidence=conf[j].astype(np.float32), box=boxes[j].copy(),
+                                  uncertainty=float(unc),
+                                  extras={"mahalanobis": maha, "flip_nme": float(dis[j].mean())}))
+        return out

@@ -169,12 +169,12 @@ def workspace_predictor(ws: Workspace, *, model_id: int | None = None, checkpoin
             raise FileNotFoundError(f"{path}: checkpoint of model version {rec.id} ({rec.name}) not found")
         if file_sha256(path) != rec.sha256:
             raise ValueError(f"{path}: the file changed since model version {rec.id} was registered (sha256 differs)")
-        return Predictor.from_checkpoint(path, device), rec.id
+        return Predictor.from_checkpoint(path, device, backend="auto"), rec.id
     if checkpoint is None and models:
         rec = models[-1]
         return workspace_predictor(ws, model_id=rec.id, device=device)
     path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
-    predictor = Predictor.from_checkpoint(path, device)
+    predictor = Predictor.from_checkpoint(path, device, backend="auto")
     mid = ws.register_model(predictor.name, str(path.resolve()), predictor.sha256, dict(predictor.card))
     return predictor, mid
 

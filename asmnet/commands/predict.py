@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output CSV path")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--backend", default="auto",
+                        help="inference backend: auto (the fast CPU path on the CPU, else torch), torch (the float "
+                             "model), fast, or one of asmnet.fast.BACKENDS")
     parser.add_argument("--flip-tta", choices=("auto", "on", "off"), default="auto",
                         help="average with the mirrored pass (auto: as the checkpoint card says)")
     parser.add_argument("--extra", action="store_true",
@@ -43,15 +46,15 @@ def run(args: argparse.Namespace) -> int:
     from datasets.images import load_image
 
     from asmnet.crop import landmark_box
-    from asmnet.predictor import Predictor
+    from asmnet.predictor import DEFAULT_CHECKPOINT, Predictor
 
     if args.boxes not in BOX_MODES:
         raise ValueError(f"unknown --boxes {args.boxes!r}; choose one of {list(BOX_MODES)}")
     flip = {"auto": None, "on": True, "off": False}[args.flip_tta]
     if args.checkpoint:
-        predictor = Predictor.from_checkpoint(args.checkpoint, args.device, flip_tta=flip)
+        predictor = Predictor.from_checkpoint(args.checkpoint, args.device, flip_tta=flip, backend=args.backend)
     else:
-        predictor = Predictor.default(args.device)
+        predictor = Predictor.from_checkpoint(DEFAULT_CHECKPOINT, args.device, backend=args.backend)
         if flip is not None:
             predictor.flip_tta = flip
     ds = read_dataset(args.data, args.format, split=args.split)

@@ -223,3 +223,31 @@ def test_accelerate_uses_the_closed_form_only_where_it_is_the_same(model):
         assert b.uncertainty == pytest.approx(a.uncertainty, rel=1e-5, abs=1e-9)
     fast.accelerate(p, "torch")
     assert p.shape_model is sm
+
+
+def test_auto_backend_is_the_fast_path_on_the_cpu(tmp_path, model):
+    from asmnet.checkpoint import save_checkpoint
+
+    path = save_checkpoint(tmp_path / "tiny.pt", model, CONFIG)
+    p = Predictor.from_checkpoint(path, backend="auto")
+    assert p.backend == fast.resolve_default()
+
+
+@pytest.mark.skipif(not fast.onnxruntime_available(), reason="onnxruntime is not installed")
+def test_onnx_predictor_matches_float_model_at_batch_1_and_batch_n(tmp_path, model):
+    """The onnx path feeds numpy straight to onnxruntime (plain + mirrored as one batch): same outputs."""
+    from asmnet.checkpoint import save_checkpoint
+
+    path = save_checkpoint(tmp_path / "tiny.pt", model, CONFIG)
+    images, boxes = _faces(5)
+    ref = Predictor.from_checkpoint(path, flip_tta=True)
+    onnx = Predictor.from_checkpoint(path, flip_tta=True, backend="onnx")
+    assert hasattr(onnx.model, "run_numpy")
+    a = ref.predict_batch(images, boxes, batch_size=3)
+    for bs in (1, 5):
+        b = onnx.predict_batch(images, boxes, batch_size=bs)
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(y.points, x.points, atol=1e-3)
+            np.testing.assert_allclose(y.pose, x.pose, atol=1e-3)
+            np.testing.assert_allclose(y.confidence, x.confidence, atol=1e-3)
+            assert y.uncertainty == pytest.approx(x.uncertainty, rel=1e-3, abs=1e-6)
