@@ -127,8 +127,11 @@ def ensure_prediction(svc: Services, image_id: int, *, box=None, force: bool = F
 def prelabel_all(svc: Services, progress: Callable[[int, int], None] | None = None, *, force: bool = False,
                  batch_size: int = 16) -> int:
     """Run the model on every image that has no prediction yet (all with ``force``), in batches, each
-    batch stored in one transaction; returns how many ran. ``progress(done, total)`` after each batch."""
+    batch stored in one transaction; returns how many ran. ``progress(done, total)`` once before the first
+    batch (done = 0, so a progress bar's clock starts with the work) and after each batch."""
     todo = [r for r in svc.store.images() if force or svc.store.latest_prediction(r.id) is None]
+    if progress is not None and todo:
+        progress(0, len(todo))
     for start in range(0, len(todo), batch_size):
         recs = todo[start:start + batch_size]
         images = [load_image(r.path) for r in recs]

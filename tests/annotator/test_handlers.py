@@ -45,7 +45,7 @@ def test_open_prelabels_once(svc):
 def test_prelabel_all_with_progress(svc):
     seen = []
     assert h.prelabel_all(svc, lambda i, n: seen.append((i, n))) == 3
-    assert seen[-1] == (3, 3) and h.prelabel_all(svc) == 0
+    assert seen[0] == (0, 3) and seen[-1] == (3, 3) and h.prelabel_all(svc) == 0
 
 
 def test_drag_event_moves_point_and_refits(svc):
