@@ -222,9 +222,8 @@ class Predictor:
                     raise ValueError(f"box for image {i} must be finite x0, y0, x1, y1 with x1 > x0 and y1 > y0, "
                                      f"found {b.tolist()}")
                 m = self.crop_matrix(b)
-                cv2.warpAffine(img, m, (s, s), dst=crops[j],
-                               flags=cv2.INTER_AREA if m[0, 0] < 0.5 else cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT)
+                crops[j] = cv2.warpAffine(img, m, (s, s), flags=cv2.INTER_AREA if m[0, 0] < 0.5 else cv2.INTER_LINEAR,
+                                          borderMode=cv2.BORDER_CONSTANT)
                 mats[j] = m
                 used[j] = b
             results += self._predictions(crops, mats, used)
