@@ -128,7 +128,7 @@ def load_model(weights: str | None):
     """(predictor, checkpoint path) for ``--weights`` or the shipped default."""
     from asmnet.predictor import Predictor
 
-    if weights:  # the fast CPU path (asmnet/fast.py): the float model's outputs, ~5x faster per face
+    if weights:  # the fast CPU path (asmnet/fast.py): the float model's outputs, ~6x faster per face
         return Predictor.from_checkpoint(weights, backend="auto"), str(weights)
     p = Predictor.default(fast=True)
     return p, str(getattr(p, "checkpoint", "") or "asmnet/weights (default)")

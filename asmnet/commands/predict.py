@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from datasets.images import load_image
 
     from asmnet.crop import landmark_box
-    from asmnet.predictor import DEFAULT_CHECKPOINT, Predictor
+    from asmnet.predictor import Predictor
 
     if args.boxes not in BOX_MODES:
         raise ValueError(f"unknown --boxes {args.boxes!r}; choose one of {list(BOX_MODES)}")
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint:
         predictor = Predictor.from_checkpoint(args.checkpoint, args.device, flip_tta=flip, backend=args.backend)
     else:
-        predictor = Predictor.from_checkpoint(DEFAULT_CHECKPOINT, args.device, backend=args.backend)
+        predictor = Predictor.default(args.device, backend=args.backend)
         if flip is not None:
             predictor.flip_tta = flip
     ds = read_dataset(args.data, args.format, split=args.split)
