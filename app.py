@@ -130,7 +130,7 @@ def load_model(weights: str | None):
 
     if weights:  # the fast CPU path (asmnet/fast.py): the float model's outputs, ~6x faster per face
         return Predictor.from_checkpoint(weights, backend="auto"), str(weights)
-    p = Predictor.default(fast=True)
+    p = Predictor.default(backend="auto")
     return p, str(getattr(p, "checkpoint", "") or "asmnet/weights (default)")
 
 

@@ -19,12 +19,19 @@ CROP_MARGIN = 1.3
 def landmark_box(points: np.ndarray) -> np.ndarray:
     """(4,) float32 tight box x0, y0, x1, y1 around (K, 2) points (non-finite points ignored)."""
     p = np.asarray(points, dtype=np.float64)
-    ok = np.isfinite(p).all(axis=1)
-    if not ok.any():
+    if not np.isfinite(p).all(axis=-1).any():
         raise ValueError("landmark_box: no finite point")
-    lo = p[ok].min(0)
-    hi = p[ok].max(0)
-    return np.array([lo[0], lo[1], hi[0], hi[1]], dtype=np.float32)
+    return landmark_boxes(p[None])[0].astype(np.float32)
+
+
+def landmark_boxes(points: np.ndarray) -> np.ndarray:
+    """(B, 4) float64 tight boxes around (B, K, 2) point sets (non-finite points ignored; a set without a
+    finite point gets an empty box (inf, inf, -inf, -inf))."""
+    p = np.asarray(points, dtype=np.float64)
+    ok = np.isfinite(p).all(axis=-1, keepdims=True)
+    lo = np.where(ok, p, np.inf).min(axis=-2)
+    hi = np.where(ok, p, -np.inf).max(axis=-2)
+    return np.concatenate([lo, hi], axis=-1)
 
 
 def square_box(box: np.ndarray, margin: float = 1.0) -> np.ndarray:
@@ -66,15 +73,19 @@ def box_to_crop_matrix(box: np.ndarray, size: int, angle_deg: float = 0.0) -> np
 
 
 def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Map (..., K, 2) points with a (2, 3) affine matrix."""
+    """Map (..., K, 2) points with a (2, 3) affine matrix, or a (B, 2, 3) stack of them with (B, K, 2) points."""
     p = np.asarray(points, dtype=np.float64)
-    return p @ matrix[:, :2].T + matrix[:, 2]
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim == 3:
+        return np.einsum("bkj,bij->bki", p, m[:, :, :2]) + m[:, None, :, 2]
+    return p @ m[:, :2].T + m[:, 2]
 
 
 def invert_affine(matrix: np.ndarray) -> np.ndarray:
-    """The inverse of a (2, 3) affine matrix."""
-    lin = np.linalg.inv(matrix[:, :2])
-    return np.hstack([lin, (-lin @ matrix[:, 2])[:, None]])
+    """The inverse of a (2, 3) affine matrix (or of each in a (B, 2, 3) stack)."""
+    m = np.asarray(matrix, dtype=np.float64)
+    lin = np.linalg.inv(m[..., :2])
+    return np.concatenate([lin, -(lin @ m[..., 2:])], axis=-1)
 
 
 def to_normalised(points_crop: np.ndarray, size: int) -> np.ndarray:

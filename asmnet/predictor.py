@@ -25,7 +25,8 @@ import torch
 
 from asmnet.asm import ShapeModel
 from asmnet.checkpoint import build_model, file_sha256, load_checkpoint, load_shape_model
-from asmnet.crop import box_to_crop_matrix, from_normalised, square_box
+from asmnet.crop import (apply_affine, box_to_crop_matrix, from_normalised, invert_affine, landmark_boxes,
+                         square_box)
 from datasets.schemas import get_schema
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -98,7 +99,7 @@ class Predictor:
         self.input_size = int(config["input_size"])
         self.crop_margin = float(config["crop_margin"])
         self.flip_tta = bool(self.card.get("flip_tta", False)) if flip_tta is None else bool(flip_tta)
-        self._perm_np = np.asarray(self.schema.flip_permutation(), dtype=np.int64)
+        self._flip_perm = np.asarray(self.schema.flip_permutation(), dtype=np.int64)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -176,7 +177,7 @@ class Predictor:
         np.divide(crops.transpose(0, 3, 1, 2), np.float32(255.0), out=x[:b], dtype=np.float32)
         x[b:] = x[:b, :, :, ::-1]
         p, q = self._forward(x)
-        pf = p[b:, self._perm_np] * np.float32([-1.0, 1.0])
+        pf = p[b:, self._flip_perm] * np.float32([-1.0, 1.0])
         qf = q[b:] * np.float32([-1.0, 1.0, -1.0])
         return p[:b], q[:b], pf, qf
 
@@ -234,19 +235,13 @@ class Predictor:
         (B, 4) face boxes, and map the outputs back to image pixels (vectorised over the batch)."""
         s = self.input_size
         p, q, pf, qf = self._run(crops)
-        lin = np.linalg.inv(mats[:, :, :2])                                  # (B, 2, 2) crop -> image
-        shift = -np.einsum("bij,bj->bi", lin, mats[:, :, 2])                 # (B, 2)
-
-        def to_image(u: np.ndarray) -> np.ndarray:  # (B, K, 2) normalised crop coordinates -> image pixels
-            return np.einsum("bkj,bij->bki", from_normalised(u, s), lin) + shift[:, None, :]
-
-        a, f = to_image(p), to_image(pf)
+        inv = invert_affine(mats)                                            # (B, 2, 3) crop -> image
+        a = apply_affine(inv, from_normalised(p, s))                         # (B, K, 2) image pixels
+        f = apply_affine(inv, from_normalised(pf, s))
         pts = (a + f) / 2 if self.flip_tta else a
         pose = np.degrees((q + qf) / 2 if self.flip_tta else q)
-        ok = np.isfinite(pts).all(axis=2, keepdims=True)
-        lo = np.where(ok, pts, np.inf).min(axis=1)
-        hi = np.where(ok, pts, -np.inf).max(axis=1)
-        size = np.sqrt(np.maximum(hi[:, 0] - lo[:, 0], 1e-6) * np.maximum(hi[:, 1] - lo[:, 1], 1e-6))
+        lb = landmark_boxes(pts)
+        size = np.sqrt(np.maximum(lb[:, 2] - lb[:, 0], 1e-6) * np.maximum(lb[:, 3] - lb[:, 1], 1e-6))
         dis = np.linalg.norm(a - f, axis=2) / size[:, None]                 # (B, K) fraction of the face size
         conf = np.exp(-dis / CONFIDENCE_SCALE)
         out = []

@@ -109,3 +109,18 @@ def test_validation_split_is_stratified_and_disjoint():
     np.testing.assert_array_equal(split_validation(faces, 0.1, seed=0)[1], va)
     with pytest.raises(ValueError, match="fraction"):
         split_validation(faces, 1.5, 0)
+
+
+def test_batched_affine_and_boxes_match_the_per_face_forms():
+    from asmnet.crop import landmark_box, landmark_boxes
+
+    rng = np.random.default_rng(3)
+    pts = rng.uniform(0, 400, size=(4, 68, 2))
+    mats = np.stack([box_to_crop_matrix(np.array([10.0 * i, 5.0, 200.0 + i, 220.0]), 128, angle_deg=7.0 * i)
+                     for i in range(4)])
+    inv = invert_affine(mats)
+    np.testing.assert_allclose(inv, np.stack([invert_affine(m) for m in mats]), atol=1e-12)
+    np.testing.assert_allclose(apply_affine(mats, pts), np.stack([apply_affine(m, q) for m, q in zip(mats, pts)]),
+                               atol=1e-9)
+    pts[1, 5] = np.nan
+    np.testing.assert_allclose(landmark_boxes(pts), np.stack([landmark_box(q) for q in pts]), rtol=1e-6)
