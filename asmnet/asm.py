@@ -22,6 +22,8 @@ import numpy as np
 #: bound on each coefficient in standard deviations (|b_j| <= LIMIT_SD * sqrt(lambda_j))
 LIMIT_SD = 3.0
 CLAMP_MODES = ("box", "ellipse")
+#: ``ShapeModel.constrain`` methods: the editor's conditional update, and the fit used before it
+CONSTRAIN_METHODS = ("conditional", "legacy")
 FORMAT_TAG = "asmnet-shape-model"
 FORMAT_VERSION = 1
 
@@ -262,14 +264,99 @@ class ShapeModel:
         x = self.instance(b)
         return x if transform is None else transform.apply(x)
 
-    def project(self, points: np.ndarray, iterations: int = 100) -> tuple[np.ndarray, Similarity]:
+    def project(self, points: np.ndarray, iterations: int | None = None) -> tuple[np.ndarray, Similarity]:
         """Coefficients and pose of (K, 2) points: returns (b (m,), transform), unclamped.
 
-        Alternates the similarity fit and the linear projection; ``reconstruct(*project(x))`` is the
-        closest shape the model can express (without limits) and projecting it again returns the same b.
+        The exact least-squares optimum over (similarity, b) in closed form (``project_batch``);
+        ``reconstruct(*project(x))`` is the closest shape the model can express (without limits) and
+        projecting it again returns the same b. ``iterations`` is ignored (kept for old callers).
         """
         p = self._check(points)
-        return self._fit(p, np.ones(len(p)), prior=0.0, iterations=iterations)
+        b, scale, angle, t = self.project_batch(p[None])
+        return b[0], Similarity(float(scale[0]), float(angle[0]), t[0])
+
+    def _projection_basis(self) -> tuple[np.ndarray, np.ndarray]:
+        """(D (2K, m+3), D⁺ (m+3, 2K)): design columns mean, components, x shift, y shift (cached)."""
+        cache = getattr(self, "_basis_cache", None)
+        if cache is not None and cache[0] is self.components and cache[1] is self.mean:
+            return cache[2], cache[3]
+        k = self.num_points
+        d = np.column_stack([self.mean.reshape(-1), self.components.T, np.tile([1.0, 0.0], k),
+                             np.tile([0.0, 1.0], k)])
+        pinv = np.linalg.pinv(d)
+        self._basis_cache = (self.components, self.mean, d, pinv)
+        return d, pinv
+
+    def similarity_orthogonal(self, tol: float = 1e-6) -> bool:
+        """Whether the components are orthogonal to the mean, its 90° turn and both shifts (true for every
+        model ``fit`` builds: tangent space with the similarity directions removed)."""
+        m = self.mean.reshape(-1)
+        turn = np.stack([-self.mean[:, 1], self.mean[:, 0]], 1).reshape(-1)
+        sim = np.stack([m, turn, np.tile([1.0, 0.0], self.num_points), np.tile([0.0, 1.0], self.num_points)])
+        sim = sim / np.linalg.norm(sim, axis=1, keepdims=True)
+        return bool(np.abs(self.components @ sim.T).max() <= tol) if self.num_components else True
+
+    def project_batch(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The one shape projection, batched and in closed form.
+
+        Minimises |T(mean + Pᵀb) − p|² over the similarity T (scale s > 0, angle θ, shift t) and b. In the
+        frame turned by −θ the model is linear in (s, s·b, t'): R(θ)ᵀp = D [s, s·b, t'] with a constant design
+        D, and R(θ)ᵀp = cos θ · A + sin θ · B (A = p, B = p turned by −90°). The residual after the linear
+        solve is cos θ · QA + sin θ · QB (Q = I − D D⁺), so the best θ is the eigenvector of the smallest
+        eigenvalue of the 2 x 2 Gram matrix of (QA, QB); the rest is one linear solve. Exact for models whose
+        components are orthogonal to the similarity directions (``similarity_orthogonal``); other (old)
+        models fall back to a long alternation.
+
+        Args:
+            points: (B, K, 2) shapes (any frame, e.g. pixels or normalised crop units).
+        Returns:
+            b (B, m), scale (B,), angle (B,) radians, translation (B, 2): ``Similarity(scale, angle, t)``.
+        """
+        p = np.asarray(points, dtype=np.float64)
+        if p.ndim != 3 or p.shape[1:] != (self.num_points, 2):
+            raise ValueError(f"points must be (B, {self.num_points}, 2), found {p.shape}")
+        if not np.isfinite(p).all():
+            bad = np.argwhere(~np.isfinite(p).all(axis=2))[0]
+            raise ValueError(f"shape {int(bad[0])}: point {int(bad[1])} is not finite")
+        n = len(p)
+        if not self.similarity_orthogonal():
+            out = [self._fit(x, np.ones(self.num_points), prior=0.0, iterations=500) for x in p]
+            return (np.array([o[0] for o in out]).reshape(n, self.num_components),
+                    np.array([o[1].scale for o in out]), np.array([o[1].angle for o in out]),
+                    np.array([o[1].translation for o in out]).reshape(n, 2))
+        d, pinv = self._projection_basis()
+        a = p.reshape(n, -1)                                            # (B, 2K)
+        bt = np.stack([p[..., 1], -p[..., 0]], -1).reshape(n, -1)        # p turned by -90 degrees
+        ab = np.stack([a, bt], -1)                                      # (B, 2K, 2)
+        q = ab - np.einsum("ij,bjk->bik", d, np.einsum("ij,bjk->bik", pinv, ab))
+        _, vecs = np.linalg.eigh(np.einsum("bik,bil->bkl", q, q))        # ascending eigenvalues
+        c, s = vecs[:, 0, 0], vecs[:, 1, 0]
+        coef = np.einsum("ij,bj->bi", pinv, c[:, None] * a + s[:, None] * bt)   # (B, m + 3)
+        flip = coef[:, 0] < 0                                           # theta + pi: same fit, positive scale
+        c, s, coef = np.where(flip, -c, c), np.where(flip, -s, s), np.where(flip[:, None], -coef, coef)
+        scale = coef[:, 0]
+        m = self.num_components
+        b = coef[:, 1:m + 1] / np.maximum(scale, 1e-300)[:, None]
+        rot = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)   # (B, 2, 2)
+        t = np.einsum("bij,bj->bi", rot, coef[:, m + 1:m + 3])
+        return b, scale, np.arctan2(s, c), t
+
+    def closest_plausible(self, points: np.ndarray, limit: float = LIMIT_SD) -> np.ndarray:
+        """(B, K, 2) -> (B, K, 2): each shape projected (``project_batch``), its coefficients clipped to
+        ±``limit`` sd, and the clipped shape placed by the least-squares similarity onto the input.
+        Without clipping this is exactly the projection. The ASM-assisted loss's target."""
+        p = np.asarray(points, dtype=np.float64)
+        b, _, _, _ = self.project_batch(p)
+        sd = np.sqrt(self.eigenvalues)
+        b = np.clip(b, -limit * sd, limit * sd)
+        inst = self.mean[None] + (b @ self.components).reshape(len(p), -1, 2)
+        zi = inst[..., 0] + 1j * inst[..., 1]
+        zp = p[..., 0] + 1j * p[..., 1]
+        mi, mp = zi.mean(1, keepdims=True), zp.mean(1, keepdims=True)
+        zi0, zp0 = zi - mi, zp - mp
+        z = (zi0.conj() * zp0).sum(1, keepdims=True) / np.maximum((np.abs(zi0) ** 2).sum(1, keepdims=True), 1e-300)
+        out = z * zi0 + mp
+        return np.stack([out.real, out.imag], -1)
 
     def clamp(self, b: np.ndarray, mode: str = "box", limit: float = LIMIT_SD) -> np.ndarray:
         """Limit coefficients: ``box`` clips each |b_j| to limit*sqrt(lambda_j); ``ellipse`` scales b
@@ -325,15 +412,21 @@ class ShapeModel:
         return b, Similarity(float(abs(z)), float(np.angle(z)), np.array([t.real, t.imag]))
 
     def constrain(self, points: np.ndarray, pinned=(), weights: np.ndarray | None = None,
-                  stiffness: float = 1.0, *, mode: str = "box", prior: float = 1.0, iterations: int = 4) -> np.ndarray:
-        """The closest plausible shape to ``points`` that keeps the ``pinned`` points where they are.
+                  stiffness: float = 1.0, *, previous: np.ndarray | None = None, method: str = "conditional",
+                  mode: str = "box", prior: float = 1.0, iterations: int = 4) -> np.ndarray:
+        """The points moved as the ``pinned`` ones say, keeping the pinned points exactly where they are.
 
         Args:
             points: (K, 2) pixels, e.g. a prediction after the user dragged some points.
-            pinned: indices of points to keep fixed (they stay within 0.5 px, in practice exactly).
-            weights: (K,) non-negative trust per point for the fit (e.g. confidence); default all ones.
-            stiffness: 0 returns ``points`` unchanged; 1 returns the model's plausible shape (the pinned
-                points kept); values in between blend the two.
+            pinned: indices of points to keep fixed (exactly).
+            weights: (K,) non-negative trust per point (e.g. from the network's confidence); default all ones.
+            stiffness: in [0, 1]; 0 returns ``points`` unchanged.
+            previous: (K, 2) the points before this edit (``conditional``: the pins' displacement is
+                ``points - previous``); None when unknown.
+            method: ``conditional`` (the editor's: the other points move by the conditional mean of the pins'
+                displacement under the shape model, in model units, see ``asmnet.shape_prior``; with nothing
+                pinned it is the ``legacy`` fit) or ``legacy`` (the closest plausible shape, blended with
+                ``points`` by ``stiffness``; its ``mode`` / ``prior`` / ``iterations`` below).
             mode: coefficient limit, ``box`` (each within ±3 sd) or ``ellipse`` (Mahalanobis <= 3).
             prior: strength of the zero-mean Gaussian prior on the coefficients (0 = plain least squares),
                 in units of (pixels^2 per unit Mahalanobis^2) relative to a unit point weight.
@@ -341,6 +434,8 @@ class ShapeModel:
         Returns:
             (K, 2) float32 pixels.
         """
+        if method not in CONSTRAIN_METHODS:
+            raise ValueError(f"unknown constrain method {method!r}; choose one of {list(CONSTRAIN_METHODS)}")
         p = self._check(points)
         k = self.num_points
         if not 0.0 <= stiffness <= 1.0:
@@ -360,6 +455,11 @@ class ShapeModel:
                 w = np.ones(k)
         if stiffness == 0.0:
             return p.astype(np.float32)
+        if method == "conditional" and pinned.size:
+            from asmnet.shape_prior import conditional_move
+
+            prev = None if previous is None else self._check(previous)
+            return conditional_move(self, p, np.unique(pinned), w, stiffness, prev).astype(np.float32)
         w = w.copy()
         if pinned.size:
             w[pinned] = max(w.max(), 1.0) * 1e3

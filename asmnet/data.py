@@ -1,13 +1,16 @@
 """Training data: a compact decoded cache of face crops, augmentation and batching.
 
-Every face is decoded once into a square uint8 crop (``CACHE_MARGIN`` x the larger side of its landmark
-box, resized to ``cache_size`` px) and kept in one array (saved under ``.cache/asmnet`` so the next run
-skips the decoding). A training sample is then one ``cv2.warpAffine`` from that crop: the nominal crop
-box (``asmnet.crop.crop_box_from_points``, as the predictor uses) randomly scaled, shifted and rotated,
-then optionally mirrored with the schema's flip permutation.
+Every face is decoded once (``datasets.images.load_image``, the decoder of every inference path: stored
+pixel grid, no EXIF rotation, alpha composited on white) into a square uint8 crop (``CACHE_MARGIN`` x the
+larger side of its landmark box, at ``cache_size_for(input_size)`` px so that the plain training crop is a
+1:1 resample of it) and kept in one array (saved under ``.cache/asmnet`` so the next run skips the decoding).
+A training sample is then one ``asmnet.warp.crop_face`` from that crop (the same anti-aliased crop function
+the predictor uses): the nominal crop box (``asmnet.crop.crop_box_from_points``, as the predictor uses)
+randomly scaled, shifted and rotated, then optionally mirrored with the schema's flip permutation.
 
-Pose labels follow the augmentation: an in-plane rotation by ``theta`` degrees (clockwise on screen) adds
-``theta`` to roll; a horizontal mirror negates yaw and roll (pitch is unchanged).
+Pose labels follow the augmentation exactly (``asmnet.head_pose``): an in-plane rotation is composed with
+the head's rotation matrix in AFLW2000-3D's convention (adding the angle to roll is right only for a frontal
+face); a horizontal mirror negates yaw and roll.
 """
 from __future__ import annotations
 
@@ -16,19 +19,22 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import cv2
+import math
+import os
+
 import numpy as np
 
 from asmnet.crop import apply_affine, box_to_crop_matrix, crop_box_from_points, square_box, landmark_box, \
     to_normalised, CROP_MARGIN
-from datasets.errors import ImageError
+from asmnet.head_pose import mirror_pose, rotate_pose_in_plane
+from asmnet.warp import crop_face
+from datasets.images import load_image
 from datasets.sample import Dataset
 from datasets.schemas import get_schema
 
 #: the cached crop covers this multiple of the landmark box's larger side (room for augmentation)
 CACHE_MARGIN = 2.0
-CACHE_SIZE = 256
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 #: poses with any |angle| above this many degrees are treated as unlabelled (AFLW2000-3D has a few
 #: fits beyond +-99 degrees, which the usual head-pose protocol drops as unreliable)
 POSE_LIMIT_DEG = 99.0
@@ -65,15 +71,16 @@ class FaceArrays:
                           [self.names[i] for i in idx], self.schema)
 
 
+def cache_size_for(input_size: int) -> int:
+    """Side (px) of the cached crops for a network input of ``input_size`` px: the plain training crop
+    (``CROP_MARGIN`` x the face) is then a 1:1 resample of the cache (``CACHE_MARGIN`` x the face)."""
+    return int(math.ceil(input_size * CACHE_MARGIN / CROP_MARGIN))
+
+
 def read_rgb(path: str | Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB image; ImageError naming the file when it cannot be decoded."""
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(path, "image file not found")
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ImageError(path, "not a readable image")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    """(H, W, 3) uint8 RGB image through ``datasets.images.load_image`` (the inference decoder);
+    ImageError naming the file when it cannot be decoded."""
+    return load_image(path)
 
 
 def usable_pose(pose: np.ndarray | None) -> bool:
@@ -81,7 +88,7 @@ def usable_pose(pose: np.ndarray | None) -> bool:
     return pose is not None and bool(np.isfinite(pose).all()) and bool((np.abs(pose) <= POSE_LIMIT_DEG).all())
 
 
-def decode_faces(dataset: Dataset, cache_size: int = CACHE_SIZE, progress: bool = False) -> FaceArrays:
+def decode_faces(dataset: Dataset, cache_size: int, progress: bool = False) -> FaceArrays:
     """Decode every sample of ``dataset`` into a ``cache_size`` px crop of ``CACHE_MARGIN`` x its landmark box."""
     n = len(dataset.samples)
     if n == 0:
@@ -99,8 +106,7 @@ def decode_faces(dataset: Dataset, cache_size: int = CACHE_SIZE, progress: bool 
         img = read_rgb(Path(dataset.root) / s.image)
         box = square_box(landmark_box(s.points), CACHE_MARGIN)
         m = box_to_crop_matrix(box, cache_size)
-        images[i] = cv2.warpAffine(img, m, (cache_size, cache_size), flags=cv2.INTER_AREA,
-                                   borderMode=cv2.BORDER_CONSTANT)
+        images[i] = crop_face(img, m, cache_size)
         points[i] = apply_affine(m, s.points)
         if usable_pose(s.pose):
             pose[i] = s.pose
@@ -108,9 +114,12 @@ def decode_faces(dataset: Dataset, cache_size: int = CACHE_SIZE, progress: bool 
     return FaceArrays(images, points, pose, valid, [s.image for s in dataset.samples], dataset.schema)
 
 
-def cached_faces(dataset: Dataset, cache_dir: str | Path | None, cache_size: int = CACHE_SIZE,
-                 progress: bool = False) -> FaceArrays:
-    """``decode_faces`` with an on-disk cache keyed by the dataset's images, labels and the crop settings."""
+def cached_faces(dataset: Dataset, cache_dir: str | Path | None, cache_size: int,
+                 progress: bool = False, *, build: bool = True) -> FaceArrays:
+    """``decode_faces`` with an on-disk cache keyed by the dataset's images, labels and the crop settings.
+
+    ``build=False`` (the non-zero ranks of a distributed run, after rank 0 has built it) only reads the cache
+    and fails if it is missing. The cache is written to a process-unique temporary file, then renamed."""
     if cache_dir is None:
         return decode_faces(dataset, cache_size, progress)
     h = hashlib.sha1()
@@ -127,9 +136,11 @@ def cached_faces(dataset: Dataset, cache_dir: str | Path | None, cache_size: int
                                   str(z["schema"]))
         except Exception:  # a broken cache is rebuilt
             pass
+    if not build:
+        raise FileNotFoundError(f"{path}: the decoded-face cache was not built by rank 0")
     faces = decode_faces(dataset, cache_size, progress)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
     np.savez(tmp, images=faces.images, points=faces.points, pose=faces.pose, pose_valid=faces.pose_valid,
              names=np.array(faces.names), schema=np.array(faces.schema))
     tmp.replace(path)
@@ -203,18 +214,17 @@ def sample_crop(image: np.ndarray, points: np.ndarray, pose: np.ndarray, size: i
         angle = float(rng.uniform(-aug.rotation, aug.rotation))
         flip = bool(rng.random() < aug.flip)
     m = box_to_crop_matrix(box, size, angle)
-    crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    crop = crop_face(image, m, size)
     pts = apply_affine(m, points)
     pose = np.array(pose, dtype=np.float64, copy=True)
-    pose[2] += angle
+    if angle != 0.0:
+        pose = rotate_pose_in_plane(pose, angle)
     if flip:
         crop = np.ascontiguousarray(crop[:, ::-1])
         pts = pts.copy()
         pts[:, 0] = (size - 1) - pts[:, 0]
         pts = pts[flip_perm]
-        pose[0] = -pose[0]
-        pose[2] = -pose[2]
-    pose[2] = (pose[2] + 180.0) % 360.0 - 180.0
+        pose = mirror_pose(pose)
     return crop, pts.astype(np.float32), pose.astype(np.float32)
 
 

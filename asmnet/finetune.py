@@ -82,7 +82,7 @@ def finetune_from_workspace(workspace: str | Path | Workspace, init: str | Path,
     import torch
 
     from asmnet.checkpoint import build_model, file_sha256, load_checkpoint, load_shape_model, save_checkpoint
-    from asmnet.data import cached_faces, split_validation
+    from asmnet.data import cache_size_for, cached_faces, split_validation
     from asmnet.train import evaluate_faces, train
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace, create=False)
@@ -119,7 +119,7 @@ def finetune_from_workspace(workspace: str | Path | Workspace, init: str | Path,
     best_card = dict(best_obj.get("card", {}))
     flip = bool(best_card.get("flip_tta", False))
     device = torch.device("cuda" if cfg.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
-    faces = cached_faces(ds, cfg.cache_dir)
+    faces = cached_faces(ds, cfg.cache_dir, cache_size_for(cfg.input_size))
     _, val_idx = split_validation(faces, cfg.val_fraction, cfg.seed)
     # the workspace's faces come first in ``ds`` (a merge re-roots names but keeps that order)
     ws_names = {s.image for s in ds.samples[:len(wsd.image_ids)]}

@@ -25,6 +25,7 @@ import torch
 
 from asmnet.asm import ShapeModel
 from asmnet.checkpoint import build_model, file_sha256, load_checkpoint, load_shape_model
+from asmnet.warp import crop_face
 from asmnet.crop import (apply_affine, box_to_crop_matrix, from_normalised, invert_affine, landmark_boxes,
                          square_box)
 from datasets.schemas import get_schema
@@ -223,8 +224,7 @@ class Predictor:
                     raise ValueError(f"box for image {i} must be finite x0, y0, x1, y1 with x1 > x0 and y1 > y0, "
                                      f"found {b.tolist()}")
                 m = self.crop_matrix(b)
-                crops[j] = cv2.warpAffine(img, m, (s, s), flags=cv2.INTER_AREA if m[0, 0] < 0.5 else cv2.INTER_LINEAR,
-                                          borderMode=cv2.BORDER_CONSTANT)
+                crops[j] = crop_face(img, m, s)
                 mats[j] = m
                 used[j] = b
             results += self._predictions(crops, mats, used)

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from asmnet.asm import ShapeModel
     from asmnet.checkpoint import build_model, load_checkpoint, save_checkpoint
-    from asmnet.data import cached_faces, split_validation
+    from asmnet.data import cache_size_for, cached_faces, split_validation
     from asmnet.predictor import Predictor
     from datasets.formats import read_dataset
     from datasets.schemas import get_schema
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # the run's training part (same split and seed as training) for the shape model and validation
     ds_train = read_dataset(cfg["data"], cfg["format"], split=cfg["split"])
-    faces = cached_faces(ds_train, cfg["cache_dir"])
+    faces = cached_faces(ds_train, cfg["cache_dir"], cache_size_for(int(cfg["input_size"])))
     tr_idx, val_idx = split_validation(faces, cfg["val_fraction"], cfg["seed"])
     schema = get_schema(ds_train.schema)
     shapes = np.stack([ds_train.samples[i].points for i in tr_idx])

