@@ -20,6 +20,10 @@ from datasets.sample import OCCLUDED, OUTSIDE, VISIBLE
 
 #: how many edits can be undone
 MAX_UNDO = 200
+#: the shape constraint's default stiffness and confidence gain (``move_point``), chosen on the validation
+#: faces of the AFLW2000-3D train split with ``python -m bench correction`` (README, "Correction effort")
+DEFAULT_STIFFNESS = 0.5
+CONFIDENCE_GAIN = 1.0
 
 VISIBILITY_NAMES = {VISIBLE: "visible", OCCLUDED: "occluded", OUTSIDE: "outside"}
 VISIBILITY_CODES = {v: k for k, v in VISIBILITY_NAMES.items()}
@@ -29,7 +33,7 @@ class Constrainer(Protocol):
     """What the editor needs from ``asmnet.asm.ShapeModel``."""
 
     def constrain(self, points: np.ndarray, pinned: Sequence[int] = (), weights=None,
-                  stiffness: float = 1.0) -> np.ndarray: ...
+                  stiffness: float = 1.0, *, previous=None, method: str = "conditional") -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -178,13 +182,27 @@ def partner(flip_pairs: Sequence[tuple[int, int]], index: int) -> int | None:
 
 
 # ------------------------------------------------------------------------------------------ transitions
-def move_point(state: EditState, index: int, x: float, y: float, *, shape_model: Constrainer | None = None,
-               stiffness: float = 1.0, mirror_pairs: Sequence[tuple[int, int]] | None = None) -> EditState:
-    """Drop point ``index`` at (x, y) pixels and refit the rest of the face.
+def confidence_weights(confidence: Sequence[float] | None, k: int, gain: float = CONFIDENCE_GAIN) -> np.ndarray:
+    """(K,) trust in each on-screen point for the shape constraint: 1 / (1 + gain * (-ln c))² from the
+    network's (K,) confidence c in [0, 1] (a point the model doubts follows a drag more readily); all ones
+    without a confidence (ground truth, saved corrections)."""
+    if confidence is None or len(confidence) != k:
+        return np.ones(k)
+    c = np.clip(np.asarray(confidence, np.float64), 1e-6, 1.0)
+    return 1.0 / (1.0 + gain * -np.log(c)) ** 2
 
-    The dropped point and every point placed before it are *pinned* (kept where the user put them, within
-    the shape model's 0.5 px); the others move towards the closest plausible shape by ``stiffness``
-    (0 = free drag: nothing else moves, 1 = fully the model's closest plausible shape).
+
+def move_point(state: EditState, index: int, x: float, y: float, *, shape_model: Constrainer | None = None,
+               stiffness: float = DEFAULT_STIFFNESS, mirror_pairs: Sequence[tuple[int, int]] | None = None,
+               method: str | None = None, confidence_gain: float = CONFIDENCE_GAIN) -> EditState:
+    """Drop point ``index`` at (x, y) pixels and move the rest of the face as the drag says.
+
+    The dropped point and every point placed before it are *pinned* (exactly where the user put them).
+    The others move by the shape model's conditional estimate of how the drag moves them
+    (``ShapeModel.constrain``, method ``conditional``: the drag's displacement, in model units, weighted by
+    how much the network trusted each point); ``stiffness`` 0 is a free drag (nothing else moves).
+    ``method="legacy"`` is the constraint used before (the closest plausible shape blended by ``stiffness``),
+    kept for comparison (``python -m bench correction``).
     With ``mirror_pairs`` (the schema's flip pairs) the point's left/right partner moves by the mirror
     image of the same drag about the face's midline, and is pinned too.
     """
@@ -204,7 +222,13 @@ def move_point(state: EditState, index: int, x: float, y: float, *, shape_model:
             pts[j] = state.points[j] + reflect_vector(delta, direction)
             pinned.add(j)
     if shape_model is not None and stiffness > 0:
-        fitted = np.asarray(shape_model.constrain(pts, pinned=sorted(pinned), stiffness=stiffness), np.float32)
+        if method == "legacy":
+            fitted = shape_model.constrain(pts, pinned=sorted(pinned), stiffness=stiffness, method="legacy")
+        else:
+            fitted = shape_model.constrain(pts, pinned=sorted(pinned), stiffness=stiffness,
+                                           weights=confidence_weights(state.confidence, len(pts), confidence_gain),
+                                           previous=state.points)
+        fitted = np.asarray(fitted, np.float32)
         fitted = fitted.reshape(pts.shape).copy()
         for p in pinned:  # the user's points are exactly where they were dropped
             fitted[p] = pts[p]

@@ -1,4 +1,4 @@
-"""``python -m bench [NAME ...] [--quick] [--out-dir DIR] [--markdown FILE]``: run benchmarks.
+"""``python -m bench [NAME ...] [--quick] [--out-dir DIR] [--markdown FILE] [--data DIR --format F --split S]``: run benchmarks.
 
 Without NAME every benchmark but ``drag`` runs; ``drag`` (the annotator's ``bench/bench_drag.py``, registered when the
 file exists; it needs Playwright's Chromium) runs when named. ``--quick`` runs each on tiny inputs (a smoke test: the figures mean
@@ -23,6 +23,7 @@ BENCHMARKS = {
     "asm": "bench.bench_asm",
     "evaluation": "bench.bench_evaluation",
     "store": "bench.bench_store",
+    "correction": "bench.bench_correction",
 }
 #: external benchmark scripts with their own ``main(argv)`` (registered when the file exists)
 SCRIPTS = {"drag": "bench_drag.py"}
@@ -62,11 +63,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="tiny inputs (smoke test; figures are meaningless)")
     ap.add_argument("--out-dir", type=Path, default=common.RESULTS_DIR, help="where <name>.json goes")
     ap.add_argument("--markdown", type=Path, default=None, help="also write the tables to this markdown file")
+    data = ap.add_argument_group("data options (benchmarks that read a dataset: correction)")
+    data.add_argument("--data", default=None, metavar="DIR", help="dataset folder (default: ../shared/data's AFLW2000-3D)")
+    data.add_argument("--format", default=None, metavar="NAME", help="its format (default aflw2000)")
+    data.add_argument("--split", default=None, help="split to use (default test)")
+    data.add_argument("--subset", default=None, help="'validation': the checkpoint's validation faces of the split")
+    data.add_argument("--limit", type=int, default=None, help="only the first N faces")
+    data.add_argument("--normaliser", default=None, help="NME normaliser (default box)")
     args = ap.parse_args(argv)
     names = args.names or [n for n in available() if n not in SCRIPTS]
     unknown = [n for n in names if n not in available()]
     if unknown:
         ap.error(f"unknown benchmark(s) {unknown}; choose from {available()}")
+    given = [k for k in ("data", "format", "split", "subset", "limit", "normaliser") if getattr(args, k) is not None]
+    takers = [n for n in names if n in BENCHMARKS and hasattr(importlib.import_module(BENCHMARKS[n]), "OPTIONS")]
+    if given and not takers:
+        ap.error(f"--{given[0]} applies to the benchmarks that read a dataset ({['correction']}), none of which "
+                 f"was named")
 
     sections = []
     failed = []
@@ -85,8 +98,11 @@ def main(argv: list[str] | None = None) -> int:
                 failed.append(name)
             continue
         mod = importlib.import_module(BENCHMARKS[name])
+        options = {k: getattr(args, k) for k in getattr(mod, "OPTIONS", ()) if getattr(args, k) is not None}
+        if hasattr(mod, "OPTIONS"):
+            options["out_dir"] = args.out_dir
         try:
-            result = mod.run(quick=args.quick)
+            result = mod.run(quick=args.quick, **options)
         except Exception:
             traceback.print_exc()
             failed.append(name)
