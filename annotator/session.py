@@ -186,10 +186,13 @@ def save(svc: Services, state: EditState, status: str | None = None) -> EditStat
     if status is None:
         status = "in_progress" if state.status == "todo" else state.status
     note = "placed by hand: " + ",".join(str(i) for i in state.touched) if state.touched else None
+    # the pose label is the ground truth's (dragging points does not turn the head); the pose shown in the
+    # editor may be the model's estimate, which must never become a label that fine-tuning trains on
+    gt = svc.store.latest(state.image_id, source="ground_truth")
     ann = svc.store.save_annotation(state.image_id, state.points, author=svc.author,
                                     base_version=state.base_version, source="correction", status=status,
-                                    visibility=state.visibility, pose=state.pose, schema=svc.schema.name,
-                                    note=note)
+                                    visibility=state.visibility, pose=None if gt is None else gt.pose,
+                                    schema=svc.schema.name, note=note)
     return editing.saved(state, ann.version, ann.status)
 
 

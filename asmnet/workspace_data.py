@@ -70,6 +70,15 @@ def _common_root(paths: Sequence[Path]) -> Path:
     return Path(os.path.commonpath([str(p.parent) for p in paths]))
 
 
+def _label_pose(ws: Workspace, image_id: int, ann) -> np.ndarray | None:
+    """(3,) float32 pose label of an accepted annotation, or None: only a ground-truth pose is a label. A
+    correction takes its image's latest ground-truth pose (dragging points does not change the head's pose);
+    a pose stored with a correction by older versions of the annotator was the model's own estimate and is
+    never trained on."""
+    src = ann if ann.source == "ground_truth" else ws.latest(image_id, source="ground_truth")
+    return None if src is None or src.pose is None else np.asarray(src.pose, np.float32)
+
+
 def workspace_samples(ws: Workspace, statuses: str | Iterable[str] | None = ACCEPTED_STATUSES, *,
                       schema: str = "ibug68", image_ids: Iterable[int] | None = None) -> WorkspaceData:
     """The accepted faces of ``ws`` as training samples (see the module docstring for the rule).
@@ -98,8 +107,7 @@ def workspace_samples(ws: Workspace, statuses: str | Iterable[str] | None = ACCE
     root = _common_root(files)
     where = str(ws.path) if ws.path is not None else "in-memory workspace"
     samples = [Sample(image=f.relative_to(root).as_posix(), points=np.asarray(ann.points, np.float32),
-                      schema=ann.schema, visibility=ann.visibility,
-                      pose=None if ann.pose is None else np.asarray(ann.pose, np.float32), box=img.box,
+                      schema=ann.schema, visibility=ann.visibility, pose=_label_pose(ws, img.id, ann), box=img.box,
                       split=img.split, subset=img.subset,
                       source_file=f"{where}#image={img.id},version={ann.version}")
                for f, (img, ann) in zip(files, kept)]

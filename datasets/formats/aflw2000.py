@@ -28,8 +28,11 @@ def _find_image(mat: Path) -> Path | None:
     return None
 
 
-def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(points (68, 2) float32, pose (3,) float32 yaw/pitch/roll degrees) from one ``.mat``.
+def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """(points (68, 2) float32, pose (3,) float32 yaw/pitch/roll degrees or None) from one ``.mat``.
+
+    A ``Pose_Para`` whose three angles are all NaN means "no pose" (what ``write`` stores for a face without
+    one); any other non-finite angle is an error.
 
     Raises FormatError naming the file (and point index for non-finite coordinates).
     """
@@ -49,8 +52,13 @@ def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if bad.size:
         raise FormatError(path, "non-finite coordinate", point=int(bad[0]))
     pp = np.asarray(m["Pose_Para"], dtype=np.float64).ravel()
-    if pp.size < 3 or not np.isfinite(pp[:3]).all():
-        raise FormatError(path, f"'Pose_Para' must hold finite pitch, yaw, roll first, found {pp[:3]}")
+    if pp.size < 3:
+        raise FormatError(path, f"'Pose_Para' must hold pitch, yaw, roll first, found {pp.size} values")
+    if np.isnan(pp[:3]).all():  # written by this project for a face without a pose label
+        return points, None
+    if not np.isfinite(pp[:3]).all():
+        raise FormatError(path, f"'Pose_Para' must hold finite pitch, yaw, roll first (or all NaN for no pose), "
+                                f"found {pp[:3]}")
     pitch, yaw, roll = np.degrees(pp[:3])
     return points, np.array([yaw, pitch, roll], dtype=np.float32)
 
@@ -94,9 +102,9 @@ def write(dataset: Dataset, out_dir: Path) -> Path:
         dst = copy_image(dataset, s, out_dir)
         pt3d = np.zeros((3, 68), dtype=np.float32)
         pt3d[:2] = s.points.T
-        pose = s.pose if s.pose is not None else np.zeros(3, dtype=np.float32)
         pose_para = np.zeros((1, 7), dtype=np.float32)
-        pose_para[0, :3] = np.radians([pose[1], pose[0], pose[2]])
+        # no pose is written as NaN angles (read back as "no pose"), never as an invented frontal (0, 0, 0)
+        pose_para[0, :3] = np.nan if s.pose is None else np.radians([s.pose[1], s.pose[0], s.pose[2]])
         atomic_write_bytes(dst.with_suffix(".mat"),
                            lambda fh: scipy.io.savemat(fh, {"pt3d_68": pt3d, "Pose_Para": pose_para}))
     return out_dir

@@ -214,3 +214,26 @@ def test_doubtful_points_are_selective():
     html = editor.render(image_url="/x.png", width=300, height=200, points=synthetic.template_face() * 50 + 100,
                          confidence=c, touched=[40])
     assert html.count("lm-lowconf") == 1, "a point placed by hand is no longer doubtful"
+
+
+def test_a_correction_never_stores_the_models_pose_as_its_label(svc):
+    """The editor shows the model's pose estimate; a saved correction carries the ground-truth pose (dragging
+    points does not turn the head) or none, so fine-tuning never trains the pose head on the model's guess."""
+    gt_pose = (30.0, -4.0, 2.0)
+    svc.store.save_annotation(2, np.full((68, 2), 100.0, np.float32), author="import", base_version=None,
+                              source="ground_truth", status="todo", pose=gt_pose)
+    from annotator import session
+
+    for image_id, expected in ((1, None), (2, gt_pose)):
+        state = h.load_state(svc, image_id)
+        p = state.points[8]
+        _, moved = h.on_drag(svc, state, 1.0, False,
+                             gr.EventData(None, {"index": 8, "x": float(p[0] + 3), "y": float(p[1])}))
+        assert moved.pose is not None  # the editor shows a pose (the model's, or the ground truth's)
+        session.save(svc, moved)
+        saved = svc.store.latest(image_id)
+        assert saved.source == "correction"
+        if expected is None:
+            assert saved.pose is None
+        else:
+            np.testing.assert_allclose(saved.pose, expected)

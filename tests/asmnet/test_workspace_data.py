@@ -98,3 +98,21 @@ def test_merge_drops_images_already_given(ws_faces, tmp_path):
         {ws.image(i).path.resolve() for i in ids[:3]}
     with pytest.raises(ValueError, match="schemas"):
         merge_datasets(wsd, Dataset(root=img_dir, format="x", schema="wflw98"))
+
+
+def test_pose_labels_come_only_from_ground_truth(ws_faces):
+    """A correction trains the pose head on its image's ground-truth pose; a pose stored with a correction
+    (older annotators saved the model's own estimate there) is never a label; no ground truth, no pose."""
+    ws, ids, shapes = ws_faces
+    a, b = ids[:2]
+    gt_pose = np.array([41.0, -7.0, 3.0], np.float32)
+    model_pose = np.array([5.0, 5.0, 5.0], np.float32)
+    ws.save_annotation(a, shapes[0], author="t", base_version=None, source="ground_truth", status="todo",
+                       pose=gt_pose)
+    ws.save_annotation(a, shapes[0] + 1, author="t", base_version=1, source="correction", status="done",
+                       pose=model_pose)
+    ws.save_annotation(b, shapes[1], author="t", base_version=None, source="correction", status="done",
+                       pose=model_pose)
+    by_image = dict(zip(workspace_samples(ws).image_ids, workspace_samples(ws).dataset.samples))
+    np.testing.assert_array_equal(by_image[a].pose, gt_pose)
+    assert by_image[b].pose is None

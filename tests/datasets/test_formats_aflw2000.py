@@ -73,7 +73,7 @@ def _mat(path, **arrays):
     ({"pt3d_68": np.where(np.arange(204).reshape(3, 68) == 12, np.nan, 1.0), "Pose_Para": np.zeros((1, 7))},
      "non-finite", 12),
     ({"pt3d_68": np.ones((3, 68)), "Pose_Para": np.array([[np.nan, 0, 0]])}, "finite pitch, yaw, roll", None),
-    ({"pt3d_68": np.ones((3, 68)), "Pose_Para": np.zeros((1, 2))}, "finite pitch, yaw, roll", None),
+    ({"pt3d_68": np.ones((3, 68)), "Pose_Para": np.zeros((1, 2))}, "pitch, yaw, roll first", None),
 ])
 def test_bad_mat_files(tmp_path, arrays, msg, point):
     path = _mat(tmp_path / "bad.mat", **arrays)
@@ -112,3 +112,17 @@ def test_writer_refuses_other_point_counts(tmp_path):
     ds = Dataset(tmp_path, "x", "wflw98", [Sample("a.png", np.zeros((98, 2), np.float32), schema="wflw98")])
     with pytest.raises(FormatError, match="needs 68 points"):
         aflw2000.write(ds, tmp_path / "out")
+
+
+@pytest.mark.data
+def test_a_face_without_pose_round_trips_as_no_pose(aflw, tmp_path):
+    """The writer never invents a frontal pose: no pose is stored as NaN angles and read back as None."""
+    import dataclasses
+    from pathlib import Path
+
+    root, ds = aflw
+    small = Dataset(root, ds.format, ds.schema, [dataclasses.replace(ds.samples[0], pose=None), ds.samples[1]])
+    back = read_dataset(write_dataset(small, tmp_path / "out", "aflw2000"), "aflw2000")
+    by_name = {Path(s.image).name: s for s in back.samples}
+    assert by_name[Path(small.samples[0].image).name].pose is None
+    np.testing.assert_allclose(by_name[Path(small.samples[1].image).name].pose, small.samples[1].pose, atol=1e-4)
