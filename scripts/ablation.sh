@@ -12,3 +12,5 @@ run rand_noasm_s0 --alpha off --seed 0
 run in_asm_s1 --init imagenet --alpha 2,1,0.5,0 --seed 1
 run in_noasm_s1 --init imagenet --alpha off --seed 1
 run in_asm_160_s0 --init imagenet --alpha 2,1,0.5,0 --seed 0 --input-size 160
+run in_asm_lr1e-3_s0 --init imagenet --alpha 2,1,0.5,0 --seed 0 --lr 1e-3
+run in_asm_lr4e-3_s0 --init imagenet --alpha 2,1,0.5,0 --seed 0 --lr 4e-3
