@@ -4,12 +4,18 @@ predictions and model versions. This is the only module of the project that touc
 Tables (schema version ``SCHEMA_VERSION``, kept in ``PRAGMA user_version``; ``PRAGMA application_id``
 marks the file as ours):
 
-    images       id, path (absolute), name (relative to root, forward slashes), root, sha256 (unique),
-                 width, height (pixels), dataset, split, subset, tags (JSON list), box, added_at
+    images       one row per *face* of a picture: id (the face's id, which annotations and predictions
+                 refer to), path (absolute), name (relative to root, forward slashes), root, sha256,
+                 face (0, 1, ... within the picture; (sha256, face) unique), width, height (pixels), dataset,
+                 split, subset, tags (JSON list), box (the face box), box_source (see BOX_SOURCES), added_at
     annotations  id, image_id, version (1, 2, ... per image, unique), author, created_at, source, status,
                  num_points, points, visibility, pose, schema, note, base_version
     models       id, name, checkpoint, sha256, card (JSON), created_at
     predictions  id, image_id, model_id, num_points, points, pose, confidence, box, uncertainty, created_at
+
+A picture with several faces has several rows sharing path and sha256 (``faces_of``); each face has its
+own box and its own annotation history. Schema version 3 introduced this; a version 2 file (one face per
+picture) is migrated with every row becoming face 0 of its picture, nothing else changed.
 
 Arrays are stored exactly as little-endian blobs: points/pose/box/confidence float32 (``<f4``),
 visibility int8; a float32 array read back is bit-identical to the one saved. Times are ISO-8601 UTC.
@@ -46,6 +52,9 @@ SOURCES: tuple[str, ...] = ("ground_truth", "prediction", "correction")
 STATUSES: tuple[str, ...] = ("todo", "in_progress", "done", "reviewed")
 #: Sources an export may use: the latest correction of an image if any, else its latest ground truth.
 ACCEPTED_SOURCES: tuple[str, ...] = ("correction", "ground_truth")
+#: Where a face's box came from: the dataset, the face detector, a person, or "not_found" (the detector
+#: ran and found no face: the box is empty and the face waits for a person to draw one).
+BOX_SOURCES: tuple[str, ...] = ("dataset", "detector", "hand", "not_found")
 #: ``PRAGMA application_id`` of a workspace file ("ASMN").
 APPLICATION_ID = 0x41534D4E
 #: Seconds a writer waits for another writer's transaction before giving up.
@@ -78,6 +87,9 @@ class ImageRecord:
         box: (4,) float32 x0, y0, x1, y1 face box in pixels, or None.
         name: path relative to ``root`` with forward slashes (the name an export writes it under).
         root: the folder ``name`` is relative to (the dataset root it was imported from).
+        face: index of this face within its picture (0, 1, ...); the faces of one picture share path,
+            sha256 and size (``Workspace.faces_of``).
+        box_source: one of ``BOX_SOURCES`` or None (unknown: written before schema version 3).
     """
 
     id: int
@@ -92,6 +104,8 @@ class ImageRecord:
     box: np.ndarray | None = None
     name: str = ""
     root: Path | None = None
+    face: int = 0
+    box_source: str | None = None
 
 
 @dataclass
@@ -173,10 +187,10 @@ class ImportReport:
     Attributes:
         added: samples whose image and ground truth were added now.
         present: samples whose image (same content) was already in the workspace; nothing added.
-        skipped: samples not imported (missing / empty / corrupt image, second face of an image ...),
-            each naming the file and the reason.
+        skipped: samples not imported (missing / empty / corrupt image ...), each naming the file and the
+            reason.
         problems: what the dataset reader itself skipped (copied from ``Dataset.problems``).
-        image_ids: the workspace id of every added or present sample, in sample order.
+        image_ids: the workspace (face) id of every added or present sample, in sample order.
     """
 
     added: int = 0
@@ -381,14 +395,25 @@ def _migration_2(db: sqlite_utils.Database) -> None:
     db["models"].create_index(["sha256"])
 
 
+def _migration_3(db: sqlite_utils.Database) -> None:
+    """Version 3: several faces per picture. Each images row is one face (``face`` index, unique with the
+    picture's sha256) with the source of its box; existing rows become face 0, box source unknown."""
+    db["images"].add_column("face", int, not_null_default=0)
+    db["images"].add_column("box_source", str)
+    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'images' "
+                              "AND sql LIKE '%sha256%'").fetchall():
+        db.execute(f'DROP INDEX "{name}"')  # our own index name, read from sqlite_master
+    db["images"].create_index(["sha256", "face"], unique=True)
+
+
 #: MIGRATIONS[i] takes a workspace from schema version i to i + 1, inside one transaction.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1, _migration_2)
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1, _migration_2, _migration_3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _ANN_COLS = ("id", "image_id", "version", "author", "created_at", "source", "status", "num_points",
              "points", "visibility", "pose", "schema", "note", "base_version")
 _IMG_COLS = ("id", "path", "name", "root", "sha256", "width", "height", "dataset", "split", "subset",
-             "tags", "box")
+             "tags", "box", "face", "box_source")
 _PRED_COLS = ("id", "image_id", "model_id", "num_points", "points", "pose", "confidence", "box",
               "uncertainty", "created_at")
 
@@ -565,34 +590,41 @@ class Workspace:
 
     def add_image(self, file: str | Path, *, dataset: str | None = None, split: str | None = None,
                   subset: str | None = None, tags: Iterable[str] = (), box=None,
-                  name: str | None = None, root: str | Path | None = None) -> int:
-        """Add one image file (deduplicated by the sha256 of its content) and return its id.
+                  name: str | None = None, root: str | Path | None = None, box_source: str | None = None) -> int:
+        """Add one image file (deduplicated by the sha256 of its content) and return the id of its face 0.
 
-        An image whose content is already present returns the existing id unchanged.
+        An image whose content is already present returns the existing id (of its face 0) unchanged.
+        ``box`` is face 0's box and ``box_source`` (one of ``BOX_SOURCES``) where it came from.
         ``root`` / ``name``: the folder and relative name it is known by (default: its folder and file name).
         Raises ImageError when the file is missing, empty or not a readable image.
         """
         file = Path(os.path.abspath(file))
         sha, width, height = inspect_image(file)
         row = self._image_row(file, sha, width, height, dataset=dataset, split=split, subset=subset,
-                              tags=tags, box=box, name=name, root=root)
+                              tags=tags, box=box, name=name, root=root, box_source=box_source)
         with self._write() as conn:
-            existing = conn.execute("SELECT id FROM images WHERE sha256 = ?", (sha,)).fetchone()
+            existing = conn.execute("SELECT id FROM images WHERE sha256 = ? ORDER BY face LIMIT 1", (sha,)).fetchone()
             if existing:
                 return int(existing[0])
             return self._insert_image_row(conn, row)
 
     def _image_row(self, file: Path, sha: str, width: int, height: int, *, dataset, split, subset, tags,
-                   box, name, root) -> dict:
+                   box, name, root, face: int = 0, box_source: str | None = None) -> dict:
         tags = [str(t) for t in ([tags] if isinstance(tags, str) else tags)]
         box = _check_vector(box, 4, "box")
+        if box_source is not None:
+            _check_choice(box_source, BOX_SOURCES, "box source")
+        face = _check_int_id(face, "face")
+        if face < 0:
+            raise ValueError(f"face must be >= 0, found {face}")
         for what, value in (("dataset", dataset), ("split", split), ("subset", subset)):
             _check_text(value, what, optional=True)
         if name is not None:
             name = _relative_name(name, Path(root or file.parent), "image name").as_posix()
         return {"path": str(file), "name": name or file.name, "root": str(root or file.parent),
                 "sha256": sha, "width": width, "height": height, "dataset": dataset, "split": split,
-                "subset": subset, "tags": json.dumps(tags), "box": _f32_blob(box), "added_at": _now()}
+                "subset": subset, "tags": json.dumps(tags), "box": _f32_blob(box), "added_at": _now(),
+                "face": face, "box_source": box_source}
 
     def _insert_image_row(self, conn: sqlite3.Connection, row: dict) -> int:
         cols = list(row)
@@ -605,7 +637,8 @@ class Workspace:
         return ImageRecord(id=r["id"], path=Path(r["path"]), sha256=r["sha256"], width=r["width"],
                            height=r["height"], dataset=r["dataset"], split=r["split"], subset=r["subset"],
                            tags=list(json.loads(r["tags"])), box=_f32(r["box"], (4,)), name=r["name"],
-                           root=Path(r["root"]) if r["root"] else None)
+                           root=Path(r["root"]) if r["root"] else None, face=int(r["face"] or 0),
+                           box_source=r["box_source"])
 
     _STATUS_SQL = ("COALESCE((SELECT a.status FROM annotations a WHERE a.image_id = images.id "
                    "ORDER BY a.version DESC LIMIT 1), 'todo')")
@@ -645,10 +678,44 @@ class Workspace:
         return self.image(image_id).path
 
     def find_image(self, sha256: str) -> int | None:
-        """The id of the image with this content hash, or None."""
+        """The id of face 0 of the image with this content hash, or None."""
         with self._lock:
-            row = self.db.conn.execute("SELECT id FROM images WHERE sha256 = ?", (sha256,)).fetchone()
+            row = self.db.conn.execute("SELECT id FROM images WHERE sha256 = ? ORDER BY face LIMIT 1",
+                                       (sha256,)).fetchone()
         return None if row is None else int(row[0])
+
+    def faces_of(self, image_id: int) -> list[ImageRecord]:
+        """Every face of the picture that face ``image_id`` belongs to (itself included), by face index."""
+        rec = self.image(image_id)
+        with self._lock:
+            rows = self._rows(self.db.conn, f"SELECT {', '.join(_IMG_COLS)} FROM images WHERE sha256 = ? "
+                              "ORDER BY face", (rec.sha256,))
+        return [self._image_record(r) for r in rows]
+
+    def add_face(self, image_id: int, box, *, box_source: str = "hand") -> int:
+        """Add another face to the picture of face ``image_id``, with its face box (4,) x0, y0, x1, y1
+        pixels; returns the new face's id (its index is the picture's highest + 1). The new face copies the
+        picture's file, name, dataset, split, subset and tags."""
+        rec = self.image(image_id)
+        box = _check_vector(box, 4, "box")
+        if box is None:
+            raise ValueError("a new face needs its face box (4,) x0, y0, x1, y1")
+        with self._write() as conn:
+            face = conn.execute("SELECT MAX(face) FROM images WHERE sha256 = ?", (rec.sha256,)).fetchone()[0]
+            row = self._image_row(rec.path, rec.sha256, rec.width, rec.height, dataset=rec.dataset, split=rec.split,
+                                  subset=rec.subset, tags=rec.tags, box=box, name=rec.name, root=rec.root,
+                                  face=int(face) + 1, box_source=box_source)
+            return self._insert_image_row(conn, row)
+
+    def set_box(self, image_id: int, box, *, box_source: str) -> None:
+        """Set a face's box (4,) x0, y0, x1, y1 pixels (None: no box) and where it came from (``BOX_SOURCES``)."""
+        image_id = _check_int_id(image_id, "image_id")
+        box = _check_vector(box, 4, "box")
+        _check_choice(box_source, BOX_SOURCES, "box source")
+        with self._write() as conn:
+            self._require_image(conn, image_id)
+            conn.execute("UPDATE images SET box = ?, box_source = ? WHERE id = ?",
+                         (_f32_blob(box), box_source, image_id))
 
     def _require_image(self, conn: sqlite3.Connection, image_id: int) -> None:
         if conn.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone() is None:
@@ -847,13 +914,15 @@ class Workspace:
         SELECT i.id AS image_id, i.path, COALESCE(la.status, 'todo') AS status, la.author,
                la.created_at AS updated_at, la.version, la.source, lp.num_points AS pred_k,
                lp.points AS pred_points, lp.confidence AS pred_conf, lp.uncertainty,
-               lc.num_points AS corr_k, lc.points AS corr_points, i.split, i.dataset
+               lc.num_points AS corr_k, lc.points AS corr_points, i.split, i.dataset, i.face, i.box_source,
+               (SELECT COUNT(*) FROM images j WHERE j.sha256 = i.sha256) AS faces
         FROM images i LEFT JOIN la ON la.image_id = i.id LEFT JOIN lp ON lp.image_id = i.id
              LEFT JOIN lc ON lc.image_id = i.id
         ORDER BY i.id"""
 
     QUEUE_COLUMNS = ("image_id", "path", "status", "author", "updated_at", "confidence", "uncertainty",
-                     "correction_px", "split", "dataset", "version", "source")
+                     "correction_px", "split", "dataset", "version", "source", "face", "faces", "box_source",
+                     "predicted")
 
     def queue(self):
         """The work queue: a pandas DataFrame, one row per image (id order), columns ``QUEUE_COLUMNS``:
@@ -862,7 +931,10 @@ class Workspace:
         latest annotation; None when none), confidence (mean per-point confidence of the latest
         prediction; NaN when none), uncertainty (of that prediction), correction_px (mean distance in
         pixels of the latest correction from that prediction; NaN when either is missing), split,
-        dataset, version (latest annotation version; None when none), source (of that version).
+        dataset, version (latest annotation version; None when none), source (of that version), face
+        (index of the face in its picture), faces (how many faces its picture has), box_source (see
+        ``BOX_SOURCES``; "not_found": no face was found, a person must draw the box), predicted (whether
+        the face has a prediction).
         """
         import pandas as pd
 
@@ -873,6 +945,7 @@ class Workspace:
             pred = _f32(r.pop("pred_points"), (pred_k or 0, 2))
             conf = _f32(r.pop("pred_conf"), (pred_k or 0,))
             corr = _f32(r.pop("corr_points"), (corr_k or 0, 2))
+            r["predicted"] = pred is not None
             r["confidence"] = float(conf.mean()) if conf is not None and conf.size else float("nan")
             r["uncertainty"] = float("nan") if r["uncertainty"] is None else float(r["uncertainty"])
             r["correction_px"] = (float(np.linalg.norm(corr - pred, axis=1).mean())
@@ -908,9 +981,11 @@ class Workspace:
 
     def import_dataset(self, ds: Dataset, *, author: str = "import", progress: ProgressCallback | None = None,
                        status: str = "todo", dataset: str | None = None) -> ImportReport:
-        """Add a dataset's images and their ground truth (version 1, source ground_truth, ``status``).
+        """Add a dataset's faces and their ground truth (version 1, source ground_truth, ``status``).
 
-        Images are deduplicated by content: re-importing adds nothing twice. Each image and its
+        Every annotated face of a picture is kept: sample ``face`` k of an image becomes face k of that
+        picture. Faces are identified by the content of their image and their index, so re-importing adds
+        nothing twice. Each face and its
         annotation go in one transaction, so an interrupted import leaves a consistent workspace and a
         re-run completes it. Bad images (missing, empty, corrupt) are skipped and reported by name.
         ``progress(done, total)`` is called after each sample. ``dataset`` names the images' dataset
@@ -924,7 +999,7 @@ class Workspace:
         root = Path(os.path.abspath(ds.root))
         files = [safe_join(root, s.image, "image path") for s in ds.samples]
         report = ImportReport(problems=list(ds.problems))
-        seen: set[str] = set()
+        seen: set[tuple[str, int]] = set()
         label = dataset or root.name
         for n, (sample, file) in enumerate(zip(ds.samples, files), start=1):
             self._import_sample(ds, label, root, sample, file, author, status, seen, report)
@@ -932,18 +1007,60 @@ class Workspace:
                 progress(n, len(files))
         return report
 
+    def import_images(self, root: str | Path, *, dataset: str | None = None, split: str | None = None,
+                      progress: ProgressCallback | None = None) -> ImportReport:
+        """Add every image file of a plain folder (``datasets.formats.plain_images.find_images``: jpg,
+        jpeg, png, bmp, webp, recursively), each as face 0 of its picture with no box and no annotation
+        (``asmnet.workspace_prelabel.prelabel_new_faces`` then finds the faces).
+
+        Images are deduplicated by content (a re-import adds nothing); each image is one transaction.
+        Bad files (empty, corrupt, truncated, not an image, too large) are skipped and reported by name;
+        other files are listed in ``problems`` as ignored. ``progress(done, total)`` after each file.
+        Raises FileNotFoundError / NotADirectoryError naming ``root`` before writing anything, and
+        UnsafePathError for a file that leads outside ``root`` through a symlink.
+        """
+        from datasets.formats.plain_images import find_images
+
+        names, ignored = find_images(root)
+        root = Path(os.path.abspath(root))
+        files = [safe_join(root, n, "image path") for n in names]
+        report = ImportReport(problems=[Problem(str(root / n), f"{root / n}: not an image file name "
+                                                "(.jpg .jpeg .png .bmp .webp); ignored") for n in ignored])
+        label = dataset or root.name
+        for n, (name, file) in enumerate(zip(names, files), start=1):
+            try:
+                sha, width, height = inspect_image(file)
+                row = self._image_row(file, sha, width, height, dataset=label, split=split, subset=None, tags=(),
+                                      box=None, name=name, root=root)
+            except (ImageError, ValueError) as exc:
+                report.skipped.append(Problem(str(file), str(exc) if str(file) in str(exc) else f"{file}: {exc}"))
+            else:
+                with self._write() as conn:
+                    got = conn.execute("SELECT id FROM images WHERE sha256 = ? ORDER BY face LIMIT 1",
+                                       (sha,)).fetchone()
+                    image_id = int(got[0]) if got else self._insert_image_row(conn, row)
+                report.image_ids.append(image_id)
+                if got:
+                    report.present += 1
+                else:
+                    report.added += 1
+            if progress is not None:
+                progress(n, len(files))
+        return report
+
     def _import_sample(self, ds: Dataset, label: str, root: Path, s: Sample, file: Path, author: str, status: str,
                        seen: set[str], report: ImportReport) -> None:
         key = PurePosixPath(s.image.replace("\\", "/")).as_posix()
-        if key in seen:
-            report.skipped.append(Problem(str(file), f"{file}: face {s.face} skipped; the workspace keeps "
-                                                     "one annotated face per image"))
+        if (key, s.face) in seen:
+            report.skipped.append(Problem(str(file), f"{file}: face {s.face} appears twice in the dataset; "
+                                                     "the second one is skipped"))
             return
-        seen.add(key)
+        seen.add((key, s.face))
         try:
             sha, width, height = inspect_image(file)
             img = self._image_row(file, sha, width, height, dataset=label, split=s.split, subset=s.subset,
-                                  tags=(), box=s.box, name=key, root=root)
+                                  tags=(), box=s.box, name=key, root=root, face=s.face,
+                                  box_source=None if s.box is None else "dataset")
             ann = self._annotation_row(s.points, author=author, source="ground_truth", status=status,
                                        visibility=s.visibility, pose=s.pose, schema=s.schema or ds.schema,
                                        note=None)
@@ -958,18 +1075,35 @@ class Workspace:
             report.present += 1
 
     def _insert_imported(self, img: dict, ann: dict) -> tuple[int, bool]:
-        """One transaction: the image (unless its content is present) and its version-1 ground truth
-        (unless it has annotations). Returns (image id, whether anything was added)."""
+        """One transaction: the face (unless this face of this content is present) and its version-1 ground
+        truth (unless it has annotations). Returns (face id, whether anything was added)."""
         with self._write() as conn:
-            row = conn.execute("SELECT id FROM images WHERE sha256 = ?", (img["sha256"],)).fetchone()
-            if row is not None:
-                image_id = int(row[0])
+            image_id = self._imported_face(conn, img)
+            if image_id is not None:
                 if conn.execute("SELECT 1 FROM annotations WHERE image_id = ?", (image_id,)).fetchone():
                     return image_id, False
             else:
-                image_id = self._insert_image_row(conn, img)
+                top = conn.execute("SELECT MAX(face) FROM images WHERE sha256 = ?", (img["sha256"],)).fetchone()[0]
+                image_id = self._insert_image_row(conn, dict(img, face=0 if top is None else int(top) + 1))
             self._insert_annotation(conn, image_id, ann, None)
             return image_id, True
+
+    @staticmethod
+    def _imported_face(conn: sqlite3.Connection, img: dict) -> int | None:
+        """The face an imported sample is: face ``img["face"]`` of the faces stored under the same content
+        and name (300-W's ``x_1.jpg`` / ``x_2.jpg`` are one picture stored twice, each file with face 0: they
+        become faces 0 and 1 of the picture); for a face 0 of a new name, a face of that content nobody
+        annotated yet (e.g. an upload); else None (a new face)."""
+        rows = conn.execute("SELECT id FROM images WHERE sha256 = ? AND name = ? ORDER BY face",
+                            (img["sha256"], img["name"])).fetchall()
+        if img["face"] < len(rows):
+            return int(rows[img["face"]][0])
+        if img["face"] == 0:
+            row = conn.execute("SELECT id FROM images i WHERE sha256 = ? AND NOT EXISTS (SELECT 1 FROM annotations a "
+                               "WHERE a.image_id = i.id) ORDER BY face LIMIT 1", (img["sha256"],)).fetchone()
+            if row is not None:
+                return int(row[0])
+        return None
 
     def accepted(self, *, statuses: str | Iterable[str] | None = None) -> list[tuple[ImageRecord, Annotation]]:
         """(image, accepted annotation) pairs in image id order: the latest correction of each image if
@@ -1025,6 +1159,15 @@ class Workspace:
             raise ValueError(f"the workspace holds several landmark schemas {found}; pass schema= one of them")
         return pairs
 
+    def _face_ranks(self) -> dict[int, int]:
+        """face id -> its index among the faces stored under the same content *and name* (what a format
+        writes as the face number of that image file: 300-W's ``x_1.jpg`` and ``x_2.jpg``, one picture, are
+        two files with one face each)."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT id, ROW_NUMBER() OVER (PARTITION BY sha256, name ORDER BY face) - 1 "
+                                "FROM images").fetchall()
+        return {int(i): int(r) for i, r in rows}
+
     def _export_dataset(self, pairs: list[tuple[ImageRecord, Annotation]], format: str) -> Dataset:
         """An in-memory Dataset of the accepted annotations; images named relative to one root."""
         missing = [str(img.path) for img, _ in pairs if not img.path.is_file()]
@@ -1040,8 +1183,9 @@ class Workspace:
         for name in names:
             _relative_name(name, root, "image name")
         schema = pairs[0][1].schema if pairs else "ibug68"
+        rank = self._face_ranks()
         samples = [Sample(image=name, points=a.points, schema=a.schema, visibility=a.visibility, pose=a.pose,
-                          box=img.box, split=img.split, subset=img.subset,
+                          box=img.box, split=img.split, subset=img.subset, face=rank.get(img.id, 0),
                           source_file=f"{self._where}#image={img.id},version={a.version}")
                    for name, (img, a) in zip(names, pairs)]
         return Dataset(root=root, format=format, schema=schema, samples=samples)

@@ -154,13 +154,24 @@ def test_bad_images_are_skipped_and_reported_by_name(tmp_path, ws):
     assert "skipped 4" in report.summary()
 
 
-def test_second_face_of_an_image_is_reported(tmp_path, ws):
+def test_every_face_of_an_image_is_kept(tmp_path, ws):
     root = tmp_path / "ds"
     make_image(root / "group.png", seed=3)
     ds = _dataset(root, ["group.png", "group.png"])
     ds.samples[1].face = 1
     report = ws.import_dataset(ds)
-    assert report.added == 1 and len(report.skipped) == 1 and "face 1" in report.skipped[0].message
+    assert (report.added, report.skipped) == (2, [])
+    faces = ws.faces_of(report.image_ids[1])
+    assert [f.face for f in faces] == [0, 1] and [f.id for f in faces] == report.image_ids
+    np.testing.assert_array_equal(ws.latest(faces[1].id).points, ds.samples[1].points)
+    assert ws.import_dataset(ds).present == 2  # a re-import adds nothing
+
+
+def test_the_same_face_twice_in_a_dataset_is_reported(tmp_path, ws):
+    root = tmp_path / "ds"
+    make_image(root / "group.png", seed=3)
+    report = ws.import_dataset(_dataset(root, ["group.png", "group.png"]))
+    assert report.added == 1 and len(report.skipped) == 1 and "face 0 appears twice" in report.skipped[0].message
 
 
 def test_progress_is_reported(tmp_path, ws):
