@@ -66,6 +66,8 @@ class EditState:
         box: (x0, y0, x1, y1) face box the model used, pixels, or None.
         pose: (yaw, pitch, roll) degrees saved with the points, or None.
         confidence: the model's per-point confidence in [0, 1] (K values), or None.
+        clean: the snapshot last saved or opened (``dirty`` is "differs from it", so undoing back to it is
+            clean again).
     """
 
     image_id: int | None = None
@@ -88,6 +90,7 @@ class EditState:
     box: tuple[float, float, float, float] | None = None
     pose: tuple[float, float, float] | None = None
     confidence: tuple[float, ...] | None = None
+    clean: Snapshot | None = None
 
     @property
     def num_points(self) -> int:
@@ -106,8 +109,9 @@ def start(image_id: int, points: np.ndarray, *, predicted: np.ndarray | None = N
     vis = _vis(visibility, k)
     pred = pts.copy() if predicted is None else np.asarray(predicted, np.float32).reshape(k, 2).copy()
     pvis = _vis(predicted_visibility, k)
-    return EditState(image_id=image_id, points=pts, visibility=vis, touched=tuple(sorted(set(touched))),
-                     predicted=pred, predicted_visibility=pvis, base_version=base_version, status=status)
+    state = EditState(image_id=image_id, points=pts, visibility=vis, touched=tuple(sorted(set(touched))),
+                      predicted=pred, predicted_visibility=pvis, base_version=base_version, status=status)
+    return dataclasses.replace(state, clean=state.snapshot())
 
 
 def _vis(visibility: np.ndarray | None, k: int) -> np.ndarray:
@@ -123,10 +127,24 @@ def _check_index(state: EditState, index: int) -> int:
     return index
 
 
+def _same(a: Snapshot | None, b: Snapshot | None) -> bool:
+    """Whether two snapshots show the same face: points (within 1e-4 px), visibility and hand marks (the
+    face box is not saved with an annotation)."""
+    if a is None or b is None:
+        return False
+    return (a.points.shape == b.points.shape and bool(np.allclose(a.points, b.points, atol=1e-4, rtol=0))
+            and np.array_equal(a.visibility, b.visibility) and tuple(a.touched) == tuple(b.touched))
+
+
+def _with_dirty(state: EditState) -> EditState:
+    """``state`` with ``dirty`` = it differs from the last saved / opened snapshot."""
+    return dataclasses.replace(state, dirty=not _same(state.snapshot(), state.clean))
+
+
 def _push(state: EditState, **changes) -> EditState:
     """A new state with ``changes`` applied, the old one on the undo stack and the redo stack cleared."""
     undo = (state.undo_stack + (state.snapshot(),))[-MAX_UNDO:]
-    return dataclasses.replace(state, undo_stack=undo, redo_stack=(), dirty=True, **changes)
+    return _with_dirty(dataclasses.replace(state, undo_stack=undo, redo_stack=(), **changes))
 
 
 # --------------------------------------------------------------------------------------------- geometry
@@ -275,9 +293,9 @@ def undo(state: EditState) -> EditState:
     if not state.undo_stack:
         return state
     snap = state.undo_stack[-1]
-    return dataclasses.replace(state, points=snap.points.copy(), visibility=snap.visibility.copy(),
-                               touched=snap.touched, box=snap.box, undo_stack=state.undo_stack[:-1],
-                               redo_stack=state.redo_stack + (state.snapshot(),), dirty=True)
+    return _with_dirty(dataclasses.replace(state, points=snap.points.copy(), visibility=snap.visibility.copy(),
+                                           touched=snap.touched, box=snap.box, undo_stack=state.undo_stack[:-1],
+                                           redo_stack=state.redo_stack + (state.snapshot(),)))
 
 
 def redo(state: EditState) -> EditState:
@@ -285,34 +303,31 @@ def redo(state: EditState) -> EditState:
     if not state.redo_stack:
         return state
     snap = state.redo_stack[-1]
-    return dataclasses.replace(state, points=snap.points.copy(), visibility=snap.visibility.copy(),
-                               touched=snap.touched, box=snap.box, redo_stack=state.redo_stack[:-1],
-                               undo_stack=state.undo_stack + (state.snapshot(),), dirty=True)
+    return _with_dirty(dataclasses.replace(state, points=snap.points.copy(), visibility=snap.visibility.copy(),
+                                           touched=snap.touched, box=snap.box, redo_stack=state.redo_stack[:-1],
+                                           undo_stack=state.undo_stack + (state.snapshot(),)))
 
 
 def saved(state: EditState, version: int, status: str | None = None) -> EditState:
     """The state after a successful save as ``version``: clean, based on that version."""
-    return dataclasses.replace(state, base_version=int(version), dirty=False,
+    return dataclasses.replace(state, base_version=int(version), dirty=False, clean=state.snapshot(),
                                status=state.status if status is None else status)
 
 
-def plausibility(distance: float, dof: int) -> tuple[str, str]:
-    """A plain-language reading of a shape's Mahalanobis ``distance`` under the shape model.
+#: what the readout says for each plausibility level (``ShapeModel.plausibility``)
+PLAUSIBILITY_SENTENCES = {
+    "plausible": "a plausible face shape",
+    "unusual": "an unusual shape: check the points",
+    "implausible": "an implausible shape: some points are probably misplaced",
+}
 
-    For a typical face the squared distance follows a chi-square law with ``dof`` degrees of freedom, so
-    the label comes from its quantile: below 0.95 "plausible", below 0.999 "unusual", else "implausible".
-    Returns (level, sentence) with level one of "plausible" / "unusual" / "implausible".
-    """
-    from scipy.stats import chi2
 
-    if not np.isfinite(distance):
+def plausibility(distance: float, level: str) -> tuple[str, str]:
+    """(level, plain-language sentence) for a shape's Mahalanobis ``distance`` and its ``level`` from
+    ``ShapeModel.plausibility`` (thresholds calibrated on held-out ground-truth faces)."""
+    if not np.isfinite(distance) or level not in PLAUSIBILITY_SENTENCES:
         return "implausible", "cannot score this shape"
-    q = float(chi2.cdf(float(distance) ** 2, max(int(dof), 1)))
-    if q < 0.95:
-        return "plausible", "a plausible face shape"
-    if q < 0.999:
-        return "unusual", "an unusual shape: check the points"
-    return "implausible", "an implausible shape: some points are probably misplaced"
+    return level, PLAUSIBILITY_SENTENCES[level]
 
 
 def correction_px(state: EditState) -> float:

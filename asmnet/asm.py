@@ -24,6 +24,8 @@ LIMIT_SD = 3.0
 CLAMP_MODES = ("box", "ellipse")
 #: ``ShapeModel.constrain`` methods: the editor's conditional update, and the fit used before it
 CONSTRAIN_METHODS = ("conditional", "legacy")
+#: quantiles of held-out ground-truth distances that become the "unusual" / "implausible" thresholds
+PLAUSIBILITY_QUANTILES = (0.97, 0.995)
 FORMAT_TAG = "asmnet-shape-model"
 FORMAT_VERSION = 1
 
@@ -151,6 +153,8 @@ class ShapeModel:
         self.total_variance = float(self.eigenvalues.sum() if total_variance is None else total_variance)
         self.residual_variance = float(residual_variance)
         self.schema = schema
+        #: (unusual, implausible) Mahalanobis thresholds from held-out ground truth (``calibrate``), or None
+        self.plausibility_thresholds: tuple[float, float] | None = None
 
     # ------------------------------------------------------------------ fitting and io
     @classmethod
@@ -225,7 +229,9 @@ class ShapeModel:
         np.savez(path, format=np.array(FORMAT_TAG), version=np.array(FORMAT_VERSION), mean=self.mean,
                  components=self.components, eigenvalues=self.eigenvalues,
                  total_variance=np.array(self.total_variance), residual_variance=np.array(self.residual_variance),
-                 schema=np.array(self.schema))
+                 schema=np.array(self.schema),
+                 **({} if self.plausibility_thresholds is None else
+                    {"plausibility_thresholds": np.asarray(self.plausibility_thresholds, np.float64)}))
         return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
     @classmethod
@@ -238,8 +244,15 @@ class ShapeModel:
             with np.load(path, allow_pickle=False) as z:
                 if "format" not in z or str(z["format"]) != FORMAT_TAG:
                     raise _NotOurs(f"{path}: not an ASMNet shape model (no '{FORMAT_TAG}' tag)")
-                return cls(z["mean"], z["components"], z["eigenvalues"], total_variance=float(z["total_variance"]),
-                           residual_variance=float(z["residual_variance"]), schema=str(z["schema"]))
+                model = cls(z["mean"], z["components"], z["eigenvalues"], total_variance=float(z["total_variance"]),
+                            residual_variance=float(z["residual_variance"]), schema=str(z["schema"]))
+                if "plausibility_thresholds" in z:
+                    t = np.asarray(z["plausibility_thresholds"], np.float64).ravel()
+                    if t.shape != (2,) or not np.isfinite(t).all() or not 0 < t[0] <= t[1]:
+                        raise _NotOurs(f"{path}: plausibility_thresholds must be two increasing positive numbers, "
+                                       f"found {t.tolist()}")
+                    model.plausibility_thresholds = (float(t[0]), float(t[1]))
+                return model
         except _NotOurs as exc:
             raise ValueError(str(exc)) from None
         except Exception as exc:  # zipfile / numpy errors on corrupt files
@@ -492,3 +505,33 @@ class ShapeModel:
             r = T.invert(p) - self.instance(b)
             d2 += float(np.sum(r ** 2) / self.residual_variance)
         return float(np.sqrt(d2))
+
+    def calibrate(self, shapes: np.ndarray, quantiles: tuple[float, float] = PLAUSIBILITY_QUANTILES) -> "ShapeModel":
+        """This model with ``plausibility_thresholds`` = the ``quantiles`` of the Mahalanobis distances of
+        ``shapes`` (N, K, 2): held-out ground-truth faces, never the shapes the model was fitted on (those
+        score lower than new faces do)."""
+        shapes = np.asarray(shapes, np.float64)
+        if shapes.ndim != 3 or shapes.shape[1:] != (self.num_points, 2) or len(shapes) < 20:
+            raise ValueError(f"calibration shapes must be (N >= 20, {self.num_points}, 2), found {shapes.shape}")
+        q = tuple(float(v) for v in quantiles)
+        if len(q) != 2 or not 0.0 < q[0] <= q[1] < 1.0:
+            raise ValueError(f"quantiles must be two increasing numbers in (0, 1), found {quantiles}")
+        d = np.array([self.mahalanobis(x) for x in shapes])
+        self.plausibility_thresholds = tuple(float(v) for v in np.quantile(d, q))
+        return self
+
+    def plausibility(self, points: np.ndarray) -> tuple[float, str]:
+        """(Mahalanobis distance, level) of (K, 2) points; level ``plausible`` below the first calibrated
+        threshold, ``unusual`` below the second, else ``implausible``. A model without calibration uses the
+        chi-square quantiles 0.95 / 0.999 with 2K - 4 degrees of freedom (its distance's law for a training
+        face)."""
+        d = self.mahalanobis(points)
+        t = self.plausibility_thresholds
+        if t is None:
+            from scipy.stats import chi2
+
+            dof = 2 * self.num_points - 4 if self.residual_variance > 0 else self.num_components
+            t = tuple(float(np.sqrt(chi2.ppf(q, max(dof, 1)))) for q in (0.95, 0.999))
+        if not np.isfinite(d) or d >= t[1]:
+            return d, "implausible"
+        return d, ("unusual" if d >= t[0] else "plausible")

@@ -118,3 +118,28 @@ def test_saved_marks_clean():
     s = editing.move_point(editing.start(1, np.zeros((68, 2))), 0, 1, 1, stiffness=0)
     s = editing.saved(s, 4, "done")
     assert not s.dirty and s.base_version == 4 and s.status == "done"
+
+
+def test_undo_back_to_the_saved_points_is_clean_again(face, model):
+    """Reset to the model, then Undo: the face is what was opened, so nothing is unsaved."""
+    moved = face.copy()
+    moved[8] += 9
+    s = editing.start(1, moved, predicted=face)
+    assert not s.dirty
+    s = editing.reset(s)
+    assert s.dirty and np.allclose(s.points, face)
+    s = editing.undo(s)
+    assert not s.dirty and np.allclose(s.points, moved)
+    s = editing.redo(s)
+    assert s.dirty
+    s = editing.saved(editing.move_point(s, 3, 10.0, 10.0), version=4)
+    assert not s.dirty
+    s = editing.undo(s)
+    assert s.dirty, "undoing past the saved version is an unsaved change"
+    assert not editing.redo(s).dirty
+
+
+def test_confidence_weights():
+    w = editing.confidence_weights([1.0, np.exp(-1.0), 0.0], 3, gain=1.0)
+    assert w[0] == pytest.approx(1.0) and w[1] == pytest.approx(0.25) and 0 < w[2] < 1e-2
+    assert np.array_equal(editing.confidence_weights(None, 4), np.ones(4))

@@ -186,9 +186,10 @@ def test_editor_html():
 
 
 def test_plausibility_labels():
-    assert editing.plausibility(10.0, 132)[0] == "plausible"
-    assert editing.plausibility(13.2, 132)[0] == "unusual"
-    assert editing.plausibility(30.0, 132)[0] == "implausible"
+    assert editing.plausibility(10.0, "plausible") == ("plausible", "a plausible face shape")
+    assert editing.plausibility(13.2, "unusual")[1].startswith("an unusual shape")
+    assert editing.plausibility(30.0, "implausible")[0] == "implausible"
+    assert editing.plausibility(float("nan"), "plausible") == ("implausible", "cannot score this shape")
 
 
 def test_bind_keeps_event_data_visible_to_gradio():

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from asmnet.asm import ShapeModel, similarity_fit
+from datasets.schemas import IBUG68
 from tests.asmnet.conftest import synthetic_shapes
 
 
@@ -131,3 +132,74 @@ def test_asm_module_does_not_import_torch():
 
     code = "import sys, asmnet.asm; sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# ------------------------------------------------------------------ the editor's conditional constraint
+def _drag(points, i, offset):
+    out = np.asarray(points, np.float64).copy()
+    out[i] += offset
+    return out
+
+
+def test_conditional_constraint_is_scale_free(aflw_shape_model, aflw_train_shapes):
+    """The same drag on an image and on its 4x upscaled copy gives the same shape, up to that scale."""
+    m = aflw_shape_model
+    face = aflw_train_shapes[10].astype(np.float64)
+    drag = np.array([6.0, 9.0])
+    small = m.constrain(_drag(face, 8, drag), pinned=[8, 36], previous=face, stiffness=0.5)
+    big = m.constrain(_drag(4 * face, 8, 4 * drag), pinned=[8, 36], previous=4 * face, stiffness=0.5)
+    np.testing.assert_allclose(big, 4 * small, atol=1e-3 * 4 * np.ptp(face))
+    moved = np.linalg.norm(small - face, axis=1)
+    assert moved[9] > 0.5, "a neighbour of the dragged point follows it"
+    # without ``previous`` (pins' old places unknown) the result is also scale-free
+    s2 = m.constrain(_drag(face, 8, drag), pinned=[8], stiffness=0.5)
+    b2 = m.constrain(_drag(4 * face, 8, 4 * drag), pinned=[8], stiffness=0.5)
+    np.testing.assert_allclose(b2, 4 * s2, atol=1e-3 * 4 * np.ptp(face))
+
+
+def test_conditional_constraint_pins_exactly_and_moves_nothing_without_a_drag(aflw_shape_model, aflw_train_shapes):
+    m = aflw_shape_model
+    face = aflw_train_shapes[20].astype(np.float64)
+    same = m.constrain(face, pinned=[8, 30], previous=face, stiffness=0.7)
+    np.testing.assert_allclose(same, face, atol=1e-3)            # pins not moved: nothing moves
+    dragged = _drag(face, 30, [5.0, -4.0])
+    out = m.constrain(dragged, pinned=[8, 30], previous=face, stiffness=0.7)
+    np.testing.assert_array_equal(out[[8, 30]], dragged[[8, 30]].astype(np.float32))
+    # a rotated face behaves like an upright one
+    a = 0.6
+    r = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    rot = m.constrain(dragged @ r.T, pinned=[8, 30], previous=face @ r.T, stiffness=0.7)
+    np.testing.assert_allclose(rot, out @ r.T, atol=1e-2)
+    # stiffness 0 is a free drag; less trust in a point makes it follow the drag more
+    np.testing.assert_array_equal(m.constrain(dragged, pinned=[30], previous=face, stiffness=0.0),
+                                  dragged.astype(np.float32))
+    w = np.ones(68)
+    w[33] = 0.05
+    low = m.constrain(dragged, pinned=[30], previous=face, stiffness=0.5, weights=w)
+    hi = m.constrain(dragged, pinned=[30], previous=face, stiffness=0.5)
+    assert np.linalg.norm(low[33] - face[33]) > np.linalg.norm(hi[33] - face[33])
+    with pytest.raises(ValueError, match="legacy"):
+        m.constrain(dragged, pinned=[30], method="nope")
+
+
+def test_calibration_on_held_out_shapes(aflw_train_shapes, tmp_path):
+    """Thresholds come from held-out faces: about the chosen share of new ground-truth faces is flagged,
+    and they survive save / load."""
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(len(aflw_train_shapes))
+    fit, calib, report = (aflw_train_shapes[idx[:800]], aflw_train_shapes[idx[800:1000]],
+                          aflw_train_shapes[idx[1000:]])
+    m = ShapeModel.fit(fit, 0.98, mirror_permutation=IBUG68.flip_permutation()).calibrate(calib, (0.9, 0.99))
+    lo, hi = m.plausibility_thresholds
+    assert 0 < lo < hi
+    flagged = np.mean([m.plausibility(x)[1] != "plausible" for x in report])
+    assert 0.02 <= flagged <= 0.25, flagged          # ~10 % expected on exchangeable held-out faces
+    d_fit = np.median([m.mahalanobis(x) for x in fit[:200]])
+    assert d_fit < lo
+    broken = report[0].copy()
+    broken[36:48] += 40
+    assert m.plausibility(broken)[1] == "implausible"
+    path = m.save(tmp_path / "sm.npz")
+    assert ShapeModel.load(path).plausibility_thresholds == m.plausibility_thresholds
+    with pytest.raises(ValueError, match="N >= 20"):
+        m.calibrate(report[:5])
