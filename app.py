@@ -146,7 +146,10 @@ def create_services(args: argparse.Namespace, *, predictor=None, shape_model=Non
 
     if predictor is None:
         predictor, checkpoint = load_model(args.weights)
-    shape_model = shape_model if shape_model is not None else predictor.shape_model
+    if shape_model is None:  # the editor's shape model (asmnet/weights/editor_shape_model68.npz), calibrated
+        from asmnet.shape_prior import editor_shape_model
+
+        shape_model = editor_shape_model(predictor.shape_model)
     path = Path(args.workspace) if args.workspace else samples.default_workspace_path()
     fresh_default = args.workspace is None and not path.exists()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -78,28 +78,14 @@ def load_faces(data: Path, fmt: str, split: str | None, subset: str | None, card
     if not samples:
         raise ValueError(f"{data}: no faces in split {split!r} (format {fmt})")
     if subset == "validation":
+        from asmnet.editor_model import validation_indices
+
         samples = [samples[i] for i in validation_indices(samples, card)]
     elif subset not in (None, "all"):
         raise ValueError(f"unknown --subset {subset!r}; choose 'validation' or 'all'")
     if limit:
         samples = samples[:limit]
     return ds, samples
-
-
-def validation_indices(samples: list, card: dict) -> np.ndarray:
-    """Indices of the checkpoint's validation faces among ``samples`` (the train split, in reading order):
-    ``asmnet.data.split_validation`` with the card's ``val_fraction`` and ``seed``."""
-    from asmnet.data import FaceArrays, split_validation, usable_pose
-
-    cfg = card.get("train_config") or {}
-    if "val_fraction" not in cfg:
-        raise ValueError("the checkpoint's card has no train_config.val_fraction: its validation faces are unknown")
-    n = len(samples)
-    pose = np.array([s.pose if usable_pose(s.pose) else np.zeros(3) for s in samples], np.float32)
-    faces = FaceArrays(np.zeros((n, 1, 1, 3), np.uint8), np.stack([s.points for s in samples]), pose,
-                       np.ones(n, bool), [s.image for s in samples], samples[0].schema)
-    _, val = split_validation(faces, float(cfg["val_fraction"]), int(cfg.get("seed", 0)))
-    return val
 
 
 def prelabels(root: Path, samples: list, predictor, *, cache_dir: Path | None = CACHE_DIR,
