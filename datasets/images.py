@@ -15,8 +15,12 @@ silently would put every point in the wrong place. ``exif_orientation(path)`` te
 carries a non-trivial orientation tag so it can warn the user.
 
 Refused with ``ImageError`` naming the file and the reason: missing files, zero-byte files, files that are
-not images, truncated or corrupt files, and images with more than ``MAX_PIXELS`` pixels (checked from the
-header, before any decoding, so a decompression bomb never allocates its pixels).
+not images, truncated or corrupt files, images with more than ``MAX_PIXELS`` pixels, and images whose decoded
+pixels would take more than ``MAX_DECODE_BYTES`` bytes (width x height x channels x bytes per channel, so a
+16-bit or RGBA image counts for what it costs). Both limits are checked from the header, before any decoding,
+so a decompression bomb never allocates its pixels. The conversion to RGB works in row blocks of
+``_BLOCK_PIXELS`` pixels, so its temporaries stay small whatever the mode: decoding peaks near the decoded
+image plus the (H, W, 3) result.
 """
 from __future__ import annotations
 
@@ -29,6 +33,13 @@ from datasets.errors import ImageError
 
 #: Largest image accepted, in pixels (width * height): 80 MP.
 MAX_PIXELS = 80_000_000
+
+#: Largest decoded size accepted, in bytes (width * height * channels * bytes per channel): an 80 MP
+#: 8-bit RGB image is the most it allows (240 MB); an 80 MP RGBA or 16-bit RGB image is refused.
+MAX_DECODE_BYTES = 240_000_000
+
+#: Pixels converted at a time (bounds the temporaries of the 16-bit, float and alpha conversions).
+_BLOCK_PIXELS = 1 << 18
 
 #: File suffixes the format readers look for beside an annotation file (lower case).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
@@ -61,16 +72,44 @@ def _check_pixels(path: str | Path, width: int, height: int, max_pixels: int) ->
                                f"({max_pixels}); refused before decoding")
 
 
+def decoded_bytes(im: Image.Image) -> int:
+    """Bytes the decoded pixels of ``im`` take: width x height x channels x bytes per channel (from the
+    header: the mode, and the raw mode of the data for 16-bit-per-channel files that Pillow reduces to 8)."""
+    w, h = im.size
+    mode = im.mode
+    if mode.startswith("I;16"):
+        bands, per = 1, 2
+    else:
+        try:
+            bands = int(Image.getmodebands(mode))
+        except (KeyError, ValueError):  # an exotic mode: count it as four 4-byte channels
+            bands, per = 4, 4
+        else:
+            raw = " ".join(str(getattr(t, "args", "")) for t in (getattr(im, "tile", None) or []))
+            per = 4 if mode in ("I", "F") else 2 if ";16" in raw else 1
+    return int(w) * int(h) * bands * per
+
+
+def _check_budget(path: str | Path, im: Image.Image, max_bytes: int) -> None:
+    n = decoded_bytes(im)
+    if n > max_bytes:
+        w, h = im.size
+        raise ImageError(path, f"too large to decode: {w}x{h} {im.mode} would take {n / 1e6:.0f} MB > "
+                               f"MAX_DECODE_BYTES ({max_bytes / 1e6:.0f} MB); refused before decoding")
+
+
 def image_size(path: str | Path) -> tuple[int, int]:
     """(width, height) in pixels, read from the header without decoding the pixels.
 
     The stored size is returned (EXIF orientation is not applied, see the module docstring).
-    Raises ImageError for missing, empty or non-image files and for images over ``MAX_PIXELS``.
+    Raises ImageError for missing, empty or non-image files and for images over ``MAX_PIXELS`` or
+    ``MAX_DECODE_BYTES``.
     A truncated file may still report its size here; ``load_image`` is what detects truncation.
     """
     with _open(path) as im:
         w, h = im.size
-    _check_pixels(path, w, h, MAX_PIXELS)
+        _check_pixels(path, w, h, MAX_PIXELS)
+        _check_budget(path, im, MAX_DECODE_BYTES)
     return int(w), int(h)
 
 
@@ -93,12 +132,26 @@ def image_header(path: str | Path) -> tuple[int, int, int]:
     with _open(path) as im:
         w, h = im.size
         orientation = _orientation(im)
-    _check_pixels(path, w, h, MAX_PIXELS)
+        _check_pixels(path, w, h, MAX_PIXELS)
+        _check_budget(path, im, MAX_DECODE_BYTES)
     return int(w), int(h), orientation
 
 
 def _to_rgb(im: Image.Image) -> np.ndarray:
-    """Convert a decoded Pillow image of any mode into (H, W, 3) uint8 RGB."""
+    """Convert a decoded Pillow image of any mode into (H, W, 3) uint8 RGB, ``_BLOCK_PIXELS`` at a time."""
+    w, h = im.size
+    rows = max(1, _BLOCK_PIXELS // max(w, 1))
+    if rows >= h:
+        return _block_to_rgb(im)
+    out = np.empty((h, w, 3), dtype=np.uint8)
+    for y0 in range(0, h, rows):
+        y1 = min(h, y0 + rows)
+        out[y0:y1] = _block_to_rgb(im.crop((0, y0, w, y1)))
+    return out
+
+
+def _block_to_rgb(im: Image.Image) -> np.ndarray:
+    """Convert a (block of a) decoded Pillow image of any mode into (h, w, 3) uint8 RGB."""
     mode = im.mode
     if mode == "P" and "transparency" in im.info:
         im = im.convert("RGBA")
@@ -122,11 +175,13 @@ def load_image(path: str | Path) -> np.ndarray:
     """Decode ``path`` into an (H, W, 3) uint8 RGB array (stored orientation; see the module docstring).
 
     Raises ImageError naming the file and the reason for missing, zero-byte, non-image, truncated or
-    corrupt files and for images with more than ``MAX_PIXELS`` pixels (checked before decoding).
+    corrupt files and for images over ``MAX_PIXELS`` pixels or ``MAX_DECODE_BYTES`` decoded bytes (both
+    checked from the header, before decoding).
     """
     with _open(path) as im:
         w, h = im.size
         _check_pixels(path, w, h, MAX_PIXELS)
+        _check_budget(path, im, MAX_DECODE_BYTES)
         try:
             im.load()
         except Exception as exc:  # truncated / corrupt data raise OSError, SyntaxError, ValueError ...

@@ -187,3 +187,61 @@ def test_real_images():
     png = data_path("300w-samples", "eos_examples", "image_0010.png")
     w, h = image_size(png)
     assert load_image(png).shape == (h, w, 3)
+
+
+# ------------------------------------------------------------------ decoding budget (issue 17, item 3)
+def _png_header(path, width: int, height: int, depth: int, color_type: int) -> None:
+    """A PNG whose IHDR claims width x height at ``depth`` bits, ``color_type`` (2 RGB, 6 RGBA, 0 gray)."""
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+                     + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("depth,color_type,w,h", [(16, 6, 6325, 6325), (16, 2, 10000, 4100), (8, 6, 8000, 8000)])
+def test_decode_budget_counts_channels_and_bit_depth(tmp_path, depth, color_type, w, h):
+    """Under MAX_PIXELS but over MAX_DECODE_BYTES once channels and bit depth count: refused from
+    the header by every reader entry point, naming the file and the size."""
+    p = tmp_path / f"big_{depth}_{color_type}.png"
+    _png_header(p, w, h, depth, color_type)
+    assert w * h <= images.MAX_PIXELS
+    for fn in (load_image, image_size, image_header):
+        with pytest.raises(ImageError, match="too large to decode.*MAX_DECODE_BYTES") as e:
+            fn(p)
+        assert e.value.path == str(p)
+
+
+def test_sixteen_bit_gray_under_the_budget_is_still_read(tmp_path):
+    p = tmp_path / "g16.png"
+    a = (np.arange(300 * 200, dtype=np.uint32) * 7 % 65536).astype(np.uint16).reshape(300, 200)
+    Image.fromarray(a).save(p)
+    with Image.open(p) as im:
+        assert images.decoded_bytes(im) == 300 * 200 * 2
+    out = load_image(p)
+    assert (out[:, :, 1] == np.clip(np.rint(a / 257.0), 0, 255).astype(np.uint8)).all()
+
+
+@pytest.mark.parametrize("mode", ["I;16", "RGBA"])
+def test_conversion_temporaries_stay_small(tmp_path, mode):
+    """Converting a 6 MP 16-bit (or RGBA) image allocates the (H, W, 3) result plus small row blocks: the
+    numpy peak stays under result + 16 MB (a whole-image float64 conversion would add ~100 MB)."""
+    import tracemalloc
+
+    h, w = 2000, 3000
+    p = tmp_path / "big.png"
+    if mode == "I;16":
+        Image.fromarray(np.full((h, w), 40000, np.uint16)).save(p, compress_level=1)
+    else:
+        Image.new("RGBA", (w, h), (10, 20, 30, 128)).save(p, compress_level=1)
+    tracemalloc.start()
+    try:
+        out = load_image(p)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert out.shape == (h, w, 3)
+    assert peak < out.nbytes + 16e6, f"numpy peak {peak / 1e6:.0f} MB for a {out.nbytes / 1e6:.0f} MB result"
+    expected = 156 if mode == "I;16" else None
+    if expected is not None:
+        assert (out == expected).all()
