@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "predict": "asmnet.commands.predict",
     "evaluate": "asmnet.commands.evaluate",
     "prelabel": "asmnet.commands.prelabel",
+    "runtime": "asmnet.commands.runtime",
 }
 
 

@@ -14,60 +14,58 @@ Backends (``BACKENDS``):
   conv + ReLU6 fused by the JIT's oneDNN passes where it can.
 * ``int8``: ``fused`` with the two linear heads dynamically quantised to int8 (``torch.ao.quantization.
   quantize_dynamic``); the convolutions stay float.
-* ``onnx``: ``fused`` exported to ONNX (in memory) and run by onnxruntime (optional dependency
-  ``onnxruntime``; ImportError with the install hint when missing), graph optimisations on, with
-  ``torch.get_num_threads()`` intra-op threads.
+* ``onnx``: ``fused`` exported to ONNX and run by onnxruntime (``asmnet.runtime``: graph optimisations on,
+  ``torch.get_num_threads()`` intra-op threads here), exact up to float rounding.
+* ``onnx-int8``: that graph with static int8 quantisation (QDQ, per-channel int8 weights, uint8 activations,
+  MinMax ranges calibrated on the plain and mirrored crops of training faces: ``quantise_static``). Lossy;
+  shipped only when its NME on the validation part of ``train`` is within ``NME_TOLERANCE`` of the float
+  model's (``asmnet runtime`` checks and records it in the sidecar).
+
+``export_onnx`` / ``quantise_static`` / ``build_runtime`` write the torch-free runtime (ONNX graph + JSON
+sidecar, ``asmnet.runtime``) that ``Predictor.from_checkpoint`` loads for the ONNX backends without torch.
 
 Beside the network, ``accelerate`` swaps the per-face uncertainty's shape projection (``ShapeModel.project``,
 an alternation of up to 100 similarity / coefficient solves) for its closed form (``project_exact``) where
 the two give the same answer (tangent-space shape models): it costs more than the network otherwise.
 
 ``DEFAULT_BACKEND`` is the backend chosen by measurement (faster than ``torch`` and within
-``NME_TOLERANCE`` NME of it on the AFLW2000-3D test split; see ``bench/RESULTS.md``).
+``NME_TOLERANCE`` NME of it; see ``bench/RESULTS.md``); ``resolve_default(checkpoint)`` falls back to
+``onnx`` for a checkpoint without a calibrated int8 runtime.
 ``tests/asmnet/test_fast.py`` checks each backend's outputs against the float model numerically.
 """
 from __future__ import annotations
 
 import copy
 import io
+import time
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-BACKENDS = ("torch", "fused", "jit", "int8", "onnx")
-#: the backend ``Predictor.default(fast=True)`` / ``accelerate(predictor)`` use (chosen by measurement)
-DEFAULT_BACKEND = "onnx"
-#: a backend is acceptable only if its NME (percent, AFLW2000-3D test, box-normalised, balanced) is
-#: within this of the float model's
+from asmnet.runtime import (BACKENDS, DEFAULT_BACKEND, FALLBACK_BACKEND, ORT_BACKENDS, OrtModel,  # noqa: F401
+                            check_backend, onnxruntime_available, preferred_backend)
+
+#: a backend is acceptable only if its NME (percent, AFLW2000-3D, box-normalised, balanced) is within this of
+#: the float model's (checked on the validation part of ``train`` when a runtime is built, reported on test)
 NME_TOLERANCE = 0.05
 
 
-def check_backend(name: str) -> str:
-    """``name`` if it is a known backend, else ValueError listing the choices."""
-    if name not in BACKENDS:
-        raise ValueError(f"unknown inference backend {name!r}; choose one of {list(BACKENDS)}")
-    return name
-
-
-def onnxruntime_available() -> bool:
-    """Whether the optional ``onnxruntime`` package can be imported."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def available_backends() -> list[str]:
-    """The backends usable here (``onnx`` needs onnxruntime)."""
-    return [b for b in BACKENDS if b != "onnx" or onnxruntime_available()]
+    """The backends usable here (the ONNX ones need onnxruntime)."""
+    return [b for b in BACKENDS if b not in ORT_BACKENDS or onnxruntime_available()]
 
 
-def resolve_default() -> str:
-    """``DEFAULT_BACKEND`` where it is usable here, else ``fused``."""
-    return DEFAULT_BACKEND if DEFAULT_BACKEND in available_backends() else "fused"
+def resolve_default(checkpoint: str | Path | None = None) -> str:
+    """The fast CPU backend for ``checkpoint``: ``DEFAULT_BACKEND`` (``onnx-int8``) where a calibrated runtime
+    for it exists, else ``onnx`` (built from the checkpoint alone), else ``fused`` without onnxruntime."""
+    if not onnxruntime_available():
+        return "fused"
+    if checkpoint is None or not Path(checkpoint).is_file():
+        return FALLBACK_BACKEND
+    return preferred_backend(checkpoint)
 
 
 # ---------------------------------------------------------------------------- batch-norm folding
@@ -126,8 +124,24 @@ class _ChannelsLast(nn.Module):
 
 
 # ---------------------------------------------------------------------------- onnxruntime
-class OnnxModel:
-    """A ``LandmarkNet`` exported to ONNX and run by onnxruntime; called like the torch model.
+def export_onnx(model: nn.Module, input_size: int) -> bytes:
+    """The ONNX graph (opset 17, constant folding, dynamic batch axis) of a float ``LandmarkNet`` in eval
+    mode: input ``image`` (N, 3, S, S), outputs ``landmarks`` (N, K, 2) and ``pose`` (N, 3). Export the
+    ``fuse_model`` copy (batch norm folded: fewer nodes)."""
+    import warnings
+
+    buf = io.BytesIO()
+    x = torch.zeros(2, 3, input_size, input_size)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), buf, input_names=["image"], output_names=["landmarks", "pose"],
+                          dynamic_axes={"image": {0: "batch"}, "landmarks": {0: "batch"}, "pose": {0: "batch"}},
+                          opset_version=17, dynamo=False, do_constant_folding=True)
+    return buf.getvalue()
+
+
+class OnnxModel(OrtModel):
+    """A ``LandmarkNet`` exported to ONNX in memory and run by onnxruntime; called like the torch model.
 
     Args:
         model: a float model in eval mode (``fused`` is exported: fewer nodes).
@@ -136,48 +150,111 @@ class OnnxModel:
     """
 
     def __init__(self, model: nn.Module, input_size: int, threads: int | None = None):
-        try:
-            import onnxruntime as ort
-        except ImportError:
+        if not onnxruntime_available():
             raise ImportError("the 'onnx' backend needs onnxruntime: pip install onnxruntime "
-                              "(or use backend='fused')") from None
-        buf = io.BytesIO()
-        x = torch.zeros(2, 3, input_size, input_size)
-        import warnings
+                              "(or use backend='fused')")
+        self.onnx_bytes = export_onnx(model, input_size)
+        super().__init__(self.onnx_bytes, input_size, threads=int(threads or torch.get_num_threads()),
+                         num_points=int(getattr(model, "num_points", 0)))
 
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(model, (x,), buf, input_names=["image"], output_names=["landmarks", "pose"],
-                              dynamic_axes={"image": {0: "batch"}, "landmarks": {0: "batch"}, "pose": {0: "batch"}},
-                              opset_version=17, dynamo=False, do_constant_folding=True)
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = int(threads or torch.get_num_threads())
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self.onnx_bytes = buf.getvalue()
-        self.session = ort.InferenceSession(self.onnx_bytes, opts, providers=["CPUExecutionProvider"])
-        self.input_size = int(input_size)
-        self.num_points = int(getattr(model, "num_points", 0))
 
-    # a Predictor calls .to(device).eval() on its model
-    def to(self, device: Any) -> "OnnxModel":
-        if torch.device(device).type != "cpu":
-            raise ValueError("the 'onnx' backend runs on the CPU only (device='cpu')")
-        return self
+# ---------------------------------------------------------------------------- static int8 (QDQ)
+#: the quantisation ``asmnet runtime`` ships (chosen on the validation part of ``train``: bench/RESULTS.md)
+QUANTISATION = {"format": "QDQ", "per_channel": True, "activations": "uint8", "weights": "int8",
+                "calibration_method": "MinMax", "reduce_range": False, "excluded_nodes": []}
 
-    def eval(self) -> "OnnxModel":
-        return self
 
-    def run_numpy(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 3, S, S) float32 -> landmarks (N, K, 2), pose (N, 3) as numpy arrays (no torch involved:
-        ``Predictor`` calls this)."""
-        lm, pose = self.session.run(None, {"image": np.ascontiguousarray(x, dtype=np.float32)})
-        return lm, pose
+def quantise_static(onnx_bytes: bytes, calibration: np.ndarray, *, per_channel: bool = True,
+                    method: str = "MinMax", exclude: tuple[str, ...] = (), batch: int = 16) -> bytes:
+    """Static int8 quantisation (QDQ: uint8 activations, int8 weights) of a float graph from ``export_onnx``.
 
-    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        lm, pose = self.run_numpy(x.detach().cpu().float().contiguous().numpy())
-        return torch.from_numpy(lm), torch.from_numpy(pose)
+    Args:
+        calibration: (N, 3, S, S) float32 network inputs in [0, 1], exactly as the predictor feeds them
+            (plain and mirrored crops of *training* faces: ``asmnet.commands.runtime`` records them).
+        per_channel: one weight scale per output channel (per tensor loses ~4 NME points on this model).
+        method: ``MinMax``, ``Entropy`` or ``Percentile`` activation ranges.
+        exclude: node names left in float.
+    """
+    import tempfile
+
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quant_pre_process, quantize_static)
+
+    x = np.ascontiguousarray(calibration, dtype=np.float32)
+    if x.ndim != 4 or x.shape[1] != 3 or len(x) == 0:
+        raise ValueError(f"calibration must be (N, 3, S, S) float32 with N > 0, found {x.shape}")
+    try:
+        cm = getattr(CalibrationMethod, method)
+    except AttributeError:
+        raise ValueError(f"unknown calibration method {method!r}; choose one of ['MinMax', 'Entropy', "
+                         f"'Percentile']") from None
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self):
+            self._it = iter([{"image": x[i:i + batch]} for i in range(0, len(x), batch)])
+
+        def get_next(self):
+            return next(self._it, None)
+
+    with tempfile.TemporaryDirectory(prefix="asmnet-quant-") as d:
+        src, pre, out = Path(d) / "float.onnx", Path(d) / "pre.onnx", Path(d) / "int8.onnx"
+        src.write_bytes(onnx_bytes)
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(out), _Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=cm,
+                        nodes_to_exclude=list(exclude) or None)
+        return out.read_bytes()
+
+
+# ---------------------------------------------------------------------------- runtime files
+def runtime_meta(checkpoint: Path, sha256: str, obj: dict[str, Any], backend: str, **extra: Any) -> dict[str, Any]:
+    """The sidecar fields of a runtime made from the loaded checkpoint ``obj`` (``asmnet.runtime``)."""
+    import onnxruntime
+
+    from asmnet.checkpoint import load_shape_model
+    from asmnet.runtime import shape_model_to_json
+
+    card = dict(obj.get("card") or {})
+    return {"backend": backend, "checkpoint": {"file": checkpoint.name, "sha256": sha256},
+            "name": str(card.get("name", checkpoint.stem)), "config": dict(obj["config"]), "card": card,
+            "shape_model": shape_model_to_json(load_shape_model(obj)),
+            "onnx": {"opset": 17, "input": "image (N, 3, S, S) float32 RGB [0, 1]",
+                     "outputs": ["landmarks (N, K, 2) normalised crop units", "pose (N, 3) radians"]},
+            "built": {"when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "torch": torch.__version__,
+                      "onnxruntime": onnxruntime.__version__},
+            **extra}
+
+
+def build_runtime(checkpoint: str | Path, backend: str = "onnx", *, release: bool = False,
+                  calibration: np.ndarray | None = None, extra: dict[str, Any] | None = None) -> Path:
+    """Export ``checkpoint``'s network for an ONNX ``backend`` and write its runtime pair (``asmnet.runtime``);
+    returns the sidecar path. Imports torch (this is the one-off step; loading it later does not).
+
+    ``release=True`` writes beside the checkpoint (``<stem>.<tag>.json`` / ``.onnx``: what ships in
+    ``asmnet/weights``), else into ``asmnet.runtime.cache_dir()`` keyed by the checkpoint's sha256.
+    ``onnx-int8`` needs ``calibration`` (see ``quantise_static``); ``extra`` goes into the sidecar (how it
+    was calibrated and checked).
+    """
+    from asmnet.checkpoint import build_model, load_checkpoint
+    from asmnet.runtime import cache_paths, file_sha256, release_paths, write_runtime
+
+    if backend not in ORT_BACKENDS:
+        raise ValueError(f"a runtime is built for an ONNX backend, one of {list(ORT_BACKENDS)}; found {backend!r}")
+    checkpoint = Path(checkpoint)
+    sha = file_sha256(checkpoint)
+    obj = load_checkpoint(checkpoint)
+    model = build_model(obj, checkpoint)
+    graph = export_onnx(fuse_model(model), int(obj["config"]["input_size"]))
+    meta_extra: dict[str, Any] = dict(extra or {})
+    if backend == "onnx-int8":
+        if calibration is None:
+            raise ValueError("backend 'onnx-int8' needs calibration crops (run `asmnet runtime`, which takes them "
+                             "from the checkpoint's training data)")
+        graph = quantise_static(graph, calibration, per_channel=QUANTISATION["per_channel"],
+                                method=QUANTISATION["calibration_method"], exclude=tuple(QUANTISATION["excluded_nodes"]))
+        meta_extra.setdefault("quantisation", dict(QUANTISATION))
+    sidecar, onnx_path = release_paths(checkpoint, backend) if release else cache_paths(sha, backend)
+    return write_runtime(sidecar, onnx_path, graph, runtime_meta(checkpoint, sha, obj, backend, **meta_extra))
 
 
 # ---------------------------------------------------------------------------- shape projection
@@ -258,7 +335,8 @@ def exact_shape_model(sm):
 
 # ---------------------------------------------------------------------------- public API
 def optimise_model(model: nn.Module, backend: str, *, input_size: int, channels_last: bool = True,
-                   threads: int | None = None) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+                   threads: int | None = None, calibration: np.ndarray | None = None
+                   ) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
     """The inference callable of ``model`` for ``backend`` (see the module docstring).
 
     Args:
@@ -267,7 +345,8 @@ def optimise_model(model: nn.Module, backend: str, *, input_size: int, channels_
         input_size: the network input side S (the traced / exported graphs are built at S).
         channels_last: run the eager backends (``fused``, ``int8``) in channels-last memory format (faster
             on oneDNN CPUs at every batch size measured here).
-        threads: onnxruntime threads (``onnx`` only; default ``torch.get_num_threads()``).
+        threads: onnxruntime threads (ONNX backends only; default ``torch.get_num_threads()``).
+        calibration: (N, 3, S, S) network inputs for ``onnx-int8`` (``quantise_static``), required there.
     """
     check_backend(backend)
     if backend == "torch":
@@ -287,6 +366,14 @@ def optimise_model(model: nn.Module, backend: str, *, input_size: int, channels_
             traced = torch.jit.trace(fused, x, check_trace=False)
             frozen = torch.jit.freeze(traced.eval())
         return frozen
+    if backend == "onnx-int8":
+        if calibration is None:
+            raise ValueError("backend 'onnx-int8' needs calibration inputs (or a runtime built by `asmnet runtime`)")
+        graph = quantise_static(export_onnx(fused, input_size), calibration,
+                                per_channel=QUANTISATION["per_channel"], method=QUANTISATION["calibration_method"],
+                                exclude=tuple(QUANTISATION["excluded_nodes"]))
+        return OrtModel(graph, input_size, threads=int(threads or torch.get_num_threads()),
+                        num_points=int(getattr(model, "num_points", 0)))
     return OnnxModel(fused, input_size, threads)
 
 
@@ -294,20 +381,38 @@ def accelerate(predictor, backend: str | None = None, *, channels_last: bool = T
                exact_projection: bool | None = None):
     """Switch a ``Predictor`` (CPU) to ``backend`` in place and return it.
 
-    ``backend=None`` picks ``resolve_default()``. The float model stays at ``predictor.float_model``
+    ``backend=None`` picks ``resolve_default(predictor.checkpoint)``. ``onnx-int8`` loads the calibrated
+    runtime of the predictor's checkpoint (``asmnet runtime`` makes it; ValueError when there is none). A
+    predictor loaded from a runtime without torch gets its float model from its checkpoint. The float model stays at ``predictor.float_model``
     (so calling this twice starts from the float weights), the backend's name at ``predictor.backend``.
     ``exact_projection``: compute the per-face ``uncertainty``'s shape projection in closed form
     (``project_exact``) instead of by alternation; None = where it gives the same answer (the shape
     model is ``similarity_orthogonal``). The original shape model stays at ``predictor.float_shape_model``.
     """
-    backend = resolve_default() if backend is None else check_backend(backend)
+    checkpoint = getattr(predictor, "checkpoint", None)
+    backend = resolve_default(checkpoint) if backend is None else check_backend(backend)
     if predictor.device.type != "cpu" and backend != "torch":
         raise ValueError(f"backend {backend!r} is a CPU path; the predictor is on {predictor.device}")
     base = getattr(predictor, "float_model", None)
     if base is None:
         base = predictor.model
+        if hasattr(base, "run_numpy"):  # loaded from a runtime: the float model comes from the checkpoint
+            if checkpoint is None:
+                raise ValueError("this predictor has no float model and no checkpoint to load one from")
+            from asmnet.checkpoint import build_model, load_checkpoint
+
+            base = build_model(load_checkpoint(checkpoint), checkpoint)
     predictor.float_model = base
-    predictor.model = optimise_model(base, backend, input_size=predictor.input_size, channels_last=channels_last)
+    if backend == "onnx-int8":
+        from asmnet.runtime import find_runtime, load_runtime
+
+        sidecar = None if checkpoint is None else find_runtime(checkpoint, backend, predictor.sha256)
+        if sidecar is None:
+            raise ValueError(f"no calibrated 'onnx-int8' runtime for {checkpoint or 'this model'}; make one with "
+                             f"`asmnet runtime --checkpoint CHECKPOINT` (or use backend 'onnx')")
+        predictor.model = load_runtime(sidecar, sha256=predictor.sha256, threads=torch.get_num_threads()).model
+    else:
+        predictor.model = optimise_model(base, backend, input_size=predictor.input_size, channels_last=channels_last)
     predictor.backend = backend
     sm = getattr(predictor, "float_shape_model", None)
     if sm is None:

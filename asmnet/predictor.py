@@ -13,6 +13,10 @@ Every face is also run mirrored. The disagreement between the two passes gives t
 ``confidence`` (exp(-d / (CONFIDENCE_SCALE * face size)), in [0, 1]) and, with the shape model's
 implausibility, the per-face ``uncertainty``; when the checkpoint's card says flip averaging helped on
 validation (``flip_tta``) the returned points and pose are the average of the two passes.
+
+torch is imported only for the torch backends: with an ONNX backend (``fast`` / ``auto`` on the CPU)
+``from_checkpoint`` loads the checkpoint's runtime (``asmnet.runtime``: ONNX graph + JSON sidecar keyed by the
+checkpoint's sha256) and runs it with onnxruntime, so a process that never imports torch can predict.
 """
 from __future__ import annotations
 
@@ -21,10 +25,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
 from asmnet.asm import ShapeModel
-from asmnet.checkpoint import build_model, file_sha256, load_checkpoint, load_shape_model
+from asmnet.runtime import file_sha256
+from asmnet.uncertainty import IMPLAUSIBILITY_POWER, MIN_DISAGREEMENT, typical_mahalanobis
 from asmnet.warp import crop_face
 from asmnet.crop import (apply_affine, box_to_crop_matrix, from_normalised, invert_affine, landmark_boxes,
                          square_box)
@@ -86,11 +90,16 @@ class Predictor:
         flip_tta: whether returned points/pose average the mirrored pass.
     """
 
-    def __init__(self, model: torch.nn.Module, config: dict[str, Any], shape_model: ShapeModel | None, *,
+    def __init__(self, model: Any, config: dict[str, Any], shape_model: ShapeModel | None, *,
                  name: str, sha256: str, card: dict[str, Any] | None = None, device: str = "cpu",
                  flip_tta: bool | None = None):
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        self.device_name = str(device)
+        if hasattr(model, "run_numpy"):  # onnxruntime (asmnet.runtime.OrtModel): no torch
+            self.model = model.to(self.device_name).eval()
+        else:
+            import torch
+
+            self.model = model.to(torch.device(device)).eval()
         self.config = dict(config)
         self.schema = get_schema(config["schema"])
         self.shape_model = shape_model
@@ -101,6 +110,15 @@ class Predictor:
         self.crop_margin = float(config["crop_margin"])
         self.flip_tta = bool(self.card.get("flip_tta", False)) if flip_tta is None else bool(flip_tta)
         self._flip_perm = np.asarray(self.schema.flip_permutation(), dtype=np.int64)
+        self.backend = "torch" if not hasattr(model, "run_numpy") else "onnx"
+        self.checkpoint: Path | None = None
+
+    @property
+    def device(self):
+        """The ``torch.device`` (imports torch; ``device_name`` is the same as a string without it)."""
+        import torch
+
+        return torch.device(self.device_name)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -108,26 +126,77 @@ class Predictor:
                         backend: str = "torch") -> "Predictor":
         """Load a checkpoint written by ``asmnet train`` (refuses anything else with CheckpointError).
 
-        ``backend``: ``"torch"`` (the float model as trained), a fast CPU path of ``asmnet.fast.BACKENDS``,
-        ``"fast"`` (= ``asmnet.fast.resolve_default()``) or ``"auto"`` (``"fast"`` on the CPU, ``"torch"`` on
-        a GPU)."""
-        from asmnet.fast import BACKENDS
+        ``backend``: ``"torch"`` (the float model as trained), one of ``asmnet.runtime.BACKENDS``, ``"fast"``
+        (the checkpoint's preferred CPU backend: ``onnx-int8`` where ``asmnet runtime`` made a calibrated
+        runtime for it, else ``onnx``) or ``"auto"`` (``"fast"`` on the CPU, ``"torch"`` on a GPU).
+
+        The ONNX backends load the checkpoint's runtime (``asmnet.runtime``, keyed by the file's sha256) without
+        importing torch; an ``onnx`` runtime that does not exist yet is built once (torch) into the cache.
+        """
+        from asmnet.runtime import BACKENDS, ORT_BACKENDS, onnxruntime_available, preferred_backend
 
         if backend not in ("auto", "fast") + BACKENDS:
             raise ValueError(f"unknown inference backend {backend!r}; choose one of {['auto', 'fast', *BACKENDS]}")
-        if backend == "auto":
-            backend = "fast" if torch.device(device).type == "cpu" else "torch"
         path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: checkpoint file not found")
+        if backend == "auto":
+            backend = "fast" if str(device).split(":")[0] == "cpu" else "torch"
+        sha = file_sha256(path)
+        if backend == "fast":
+            backend = preferred_backend(path, sha) if onnxruntime_available() else "fused"
+        if backend in ORT_BACKENDS:
+            return cls._from_runtime(path, sha, backend, device, flip_tta)
+        return cls._from_torch(path, sha, backend, device, flip_tta)
+
+    @classmethod
+    def _from_torch(cls, path: Path, sha: str, backend: str, device: str, flip_tta: bool | None) -> "Predictor":
+        """The checkpoint's float model (torch), switched to ``backend`` by ``asmnet.fast.accelerate``."""
+        from asmnet.checkpoint import build_model, load_checkpoint, load_shape_model
+
         obj = load_checkpoint(path)
         model = build_model(obj, path)
         shape_model = load_shape_model(obj)
         card = obj.get("card", {})
-        pred = cls(model, obj["config"], shape_model, name=str(card.get("name", path.stem)), sha256=file_sha256(path),
+        pred = cls(model, obj["config"], shape_model, name=str(card.get("name", path.stem)), sha256=sha,
                    card=card, device=device, flip_tta=flip_tta)
-        if backend != "torch":  # fast CPU inference (asmnet/fast.py)
+        pred.checkpoint = path
+        if backend != "torch":  # fast CPU inference with torch (asmnet/fast.py)
             from asmnet.fast import accelerate
 
-            accelerate(pred, None if backend == "fast" else backend)
+            accelerate(pred, backend)
+        return pred
+
+    @classmethod
+    def _from_runtime(cls, path: Path, sha: str, backend: str, device: str, flip_tta: bool | None) -> "Predictor":
+        """An ONNX-backend predictor from the checkpoint's runtime (built into the cache first when missing)."""
+        from asmnet.runtime import find_runtime, load_runtime
+
+        if str(device).split(":")[0] != "cpu":
+            raise ValueError(f"backend {backend!r} runs on the CPU only; found device {device!r}")
+        sidecar = find_runtime(path, backend, sha)
+        if sidecar is None:
+            if backend != "onnx":
+                raise ValueError(f"{path}: no calibrated {backend!r} runtime for this checkpoint (sha256 {sha[:12]}...); "
+                                 f"make one with `asmnet runtime --checkpoint {path}` or use backend 'onnx'")
+            from asmnet.fast import build_runtime  # the one-off export imports torch
+
+            try:
+                sidecar = build_runtime(path, backend)
+            except OSError as exc:  # an unwritable cache: export in memory at every start instead
+                import logging
+
+                logging.getLogger(__name__).warning("cannot cache the ONNX runtime of %s (%s); exporting it in "
+                                                    "memory", path, exc)
+                return cls._from_torch(path, sha, backend, device, flip_tta)
+        rt = load_runtime(sidecar, sha256=sha)
+        pred = cls(rt.model, rt.config, rt.shape_model, name=str(rt.card.get("name", path.stem)), sha256=sha,
+                   card=rt.card, device=device, flip_tta=flip_tta)
+        pred.backend = rt.backend
+        pred.checkpoint = path
+        pred.runtime = rt.sidecar
+        pred.float_model = None  # not loaded (asmnet.fast.accelerate loads it from the checkpoint when asked)
+        pred.float_shape_model = rt.shape_model
         return pred
 
     @classmethod
@@ -166,6 +235,8 @@ class Predictor:
         if run_numpy is not None:
             p, q = run_numpy(x)
             return np.asarray(p, np.float32), np.asarray(q, np.float32)
+        import torch
+
         with torch.no_grad():
             p, q = self.model(torch.from_numpy(x).to(self.device))
         return p.float().cpu().numpy(), q.float().cpu().numpy()
@@ -183,15 +254,39 @@ class Predictor:
         return p[:b], q[:b], pf, qf
 
     def _uncertainty(self, points: np.ndarray, disagreement: np.ndarray) -> tuple[float, float | None]:
-        """(uncertainty, mahalanobis) for one face: ``asmnet.uncertainty.face_uncertainty`` = max(mean
-        disagreement (fraction of the face size), 0.002) * (mahalanobis / sqrt(2K - 4)) ** 2 (validated in
-        bench/LOOP.md; the mean disagreement alone without a shape model)."""
-        from asmnet.uncertainty import face_uncertainty
+        """(uncertainty, mahalanobis) for one face (``asmnet.uncertainty.face_uncertainty``); the batch path is
+        ``_uncertainties``."""
+        u, m = self._uncertainties(points[None], disagreement[None])
+        return float(u[0]), None if m is None else float(m[0])
 
-        maha = None
-        if self.shape_model is not None and self.shape_model.num_points == len(points):
-            maha = self.shape_model.mahalanobis(points)
-        return face_uncertainty(disagreement, maha, len(points)), maha
+    def _mahalanobis(self, points: np.ndarray) -> np.ndarray | None:
+        """(B,) ``ShapeModel.mahalanobis`` of (B, K, 2) shapes in one batched projection; None without a
+        shape model of K points."""
+        sm = self.shape_model
+        if sm is None or sm.num_points != points.shape[1] or not len(points):
+            return None
+        p = np.asarray(points, np.float64)
+        b, scale, angle, t = sm.project_batch(p)
+        d2 = np.sum(b ** 2 / sm.eigenvalues, axis=1)
+        if sm.residual_variance > 0:
+            c, s = np.cos(angle), np.sin(angle)
+            rot = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)          # (B, 2, 2)
+            model_frame = np.einsum("bki,bij->bkj", p - t[:, None], rot) / scale[:, None, None]
+            inst = sm.mean[None] + (b @ sm.components).reshape(len(p), -1, 2)
+            d2 = d2 + np.sum((model_frame - inst) ** 2, axis=(1, 2)) / sm.residual_variance
+        return np.sqrt(d2)
+
+    def _uncertainties(self, points: np.ndarray, disagreement: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(B,) uncertainty and (B,) Mahalanobis distance (None without a shape model) of (B, K, 2) points with
+        (B, K) flip disagreement: ``asmnet.uncertainty.face_uncertainty`` vectorised = max(mean disagreement
+        (fraction of the face size), 0.002) * (mahalanobis / sqrt(2K - 4)) ** 2 (validated in bench/LOOP.md;
+        the mean disagreement alone without a shape model)."""
+        d = np.asarray(disagreement, np.float64).mean(axis=1)
+        maha = self._mahalanobis(points)
+        if maha is None:
+            return d, None
+        u = np.maximum(d, MIN_DISAGREEMENT) * (maha / typical_mahalanobis(points.shape[1])) ** IMPLAUSIBILITY_POWER
+        return np.where(np.isfinite(maha), u, d), maha
 
     # ------------------------------------------------------------------ public API
     def predict(self, image: np.ndarray, box: Sequence[float] | np.ndarray | None = None) -> Prediction:
@@ -243,12 +338,11 @@ class Predictor:
         lb = landmark_boxes(pts)
         size = np.sqrt(np.maximum(lb[:, 2] - lb[:, 0], 1e-6) * np.maximum(lb[:, 3] - lb[:, 1], 1e-6))
         dis = np.linalg.norm(a - f, axis=2) / size[:, None]                 # (B, K) fraction of the face size
-        conf = np.exp(-dis / CONFIDENCE_SCALE)
-        out = []
-        for j in range(len(crops)):
-            unc, maha = self._uncertainty(pts[j], dis[j])
-            out.append(Prediction(points=pts[j].astype(np.float32), pose=pose[j].astype(np.float32),
-                                  confidence=conf[j].astype(np.float32), box=boxes[j].copy(),
-                                  uncertainty=float(unc),
-                                  extras={"mahalanobis": maha, "flip_nme": float(dis[j].mean())}))
-        return out
+        conf = np.exp(-dis / CONFIDENCE_SCALE).astype(np.float32)
+        unc, maha = self._uncertainties(pts, dis)
+        pts32, pose32, flip_nme = pts.astype(np.float32), pose.astype(np.float32), dis.mean(axis=1)
+        boxes = np.array(boxes, np.float32)
+        return [Prediction(points=pts32[j], pose=pose32[j], confidence=conf[j], box=boxes[j], uncertainty=float(unc[j]),
+                           extras={"mahalanobis": None if maha is None else float(maha[j]),
+                                   "flip_nme": float(flip_nme[j])})
+                for j in range(len(crops))]

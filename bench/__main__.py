@@ -24,6 +24,7 @@ BENCHMARKS = {
     "evaluation": "bench.bench_evaluation",
     "store": "bench.bench_store",
     "correction": "bench.bench_correction",
+    "startup": "bench.bench_startup",
 }
 #: external benchmark scripts with their own ``main(argv)`` (registered when the file exists)
 SCRIPTS = {"drag": "bench_drag.py"}

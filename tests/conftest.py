@@ -11,6 +11,17 @@ REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("ASMNET_DATA_DIR", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _runtime_cache(tmp_path_factory):
+    """ONNX runtimes built on first use (asmnet.runtime) go to a temporary cache, not the user's ~/.cache."""
+    if "ASMNET_CACHE_DIR" in os.environ:
+        yield
+        return
+    os.environ["ASMNET_CACHE_DIR"] = str(tmp_path_factory.mktemp("asmnet-runtime-cache"))
+    yield
+    os.environ.pop("ASMNET_CACHE_DIR", None)
+
+
 def data_path(*parts: str) -> Path:
     """Path under the shared data folder; skips the calling test when it is missing."""
     p = DATA_DIR.joinpath(*parts)

@@ -1,4 +1,8 @@
-"""``asmnet predict``: landmarks and pose for every face of a dataset folder, written as a flat CSV."""
+"""``asmnet predict``: landmarks and pose for every face of a dataset folder, written as a flat CSV.
+
+On the CPU (``--backend auto``) the model is the checkpoint's ONNX runtime (``asmnet.runtime``), loaded
+without importing torch; images are decoded one batch ahead on a second thread.
+"""
 from __future__ import annotations
 
 import argparse
@@ -22,11 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--backend", default="auto",
                         help="inference backend: auto (the fast CPU path on the CPU, else torch), torch (the float "
-                             "model), fast, or one of asmnet.fast.BACKENDS")
+                             "model), fast (onnx-int8 where `asmnet runtime` made it for the checkpoint, else onnx), "
+                             "or one of asmnet.runtime.BACKENDS")
     parser.add_argument("--flip-tta", choices=("auto", "on", "off"), default="auto",
                         help="average with the mirrored pass (auto: as the checkpoint card says)")
     parser.add_argument("--extra", action="store_true",
                         help="also write per-face uncertainty and mean confidence columns")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N faces (after --split)")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -42,6 +48,10 @@ def csv_header(num_points: int, extra: bool = False) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
     from datasets.formats import read_dataset
     from datasets.images import load_image
 
@@ -58,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
         if flip is not None:
             predictor.flip_tta = flip
     ds = read_dataset(args.data, args.format, split=args.split)
+    if args.limit is not None:
+        if args.limit < 1:
+            raise ValueError(f"--limit must be >= 1, found {args.limit}")
+        ds.samples = ds.samples[:args.limit]
     if len(ds) == 0:
         raise ValueError(f"{args.data}: no samples (format {args.format}, split {args.split!r})")
     k = predictor.schema.num_points
@@ -71,16 +85,28 @@ def run(args: argparse.Namespace) -> int:
         w = csv.writer(fh)
         w.writerow(csv_header(k, args.extra))
         samples = ds.samples
-        for start in range(0, len(samples), args.batch_size):
-            chunk = samples[start:start + args.batch_size]
-            images = [load_image(Path(ds.root) / s.image) for s in chunk]
-            boxes = [landmark_box(s.points) for s in chunk] if args.boxes == "gt" else None
-            for s, p in zip(chunk, predictor.predict_batch(images, boxes, batch_size=args.batch_size)):
-                row = [s.image] + [f"{v:.3f}" for v in p.points.reshape(-1)] + [f"{v:.3f}" for v in p.pose]
-                if args.extra:
-                    row += [f"{p.uncertainty:.5f}", f"{float(p.confidence.mean()):.4f}"]
-                w.writerow(row)
-            bar.update(len(chunk))
+        chunks = [samples[i:i + args.batch_size] for i in range(0, len(samples), args.batch_size)]
+
+        def decode(chunk):
+            return [load_image(Path(ds.root) / s.image) for s in chunk]
+
+        # the next batch is decoded on a second thread while this one runs (decoders release the GIL)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(decode, chunks[0])
+            for n, chunk in enumerate(chunks):
+                images = pending.result()
+                if n + 1 < len(chunks):
+                    pending = pool.submit(decode, chunks[n + 1])
+                boxes = [landmark_box(s.points) for s in chunk] if args.boxes == "gt" else None
+                preds = predictor.predict_batch(images, boxes, batch_size=args.batch_size)
+                pts = np.stack([p.points for p in preds]).reshape(len(preds), -1)
+                pose = np.stack([p.pose for p in preds])
+                for j, (s, p) in enumerate(zip(chunk, preds)):
+                    row = [s.image] + [f"{v:.3f}" for v in pts[j].tolist()] + [f"{v:.3f}" for v in pose[j].tolist()]
+                    if args.extra:
+                        row += [f"{p.uncertainty:.5f}", f"{float(p.confidence.mean()):.4f}"]
+                    w.writerow(row)
+                bar.update(len(chunk))
     bar.close()
     tmp.replace(out)
     print(f"wrote {len(ds)} predictions to {out} (model {predictor.name}, sha256 {predictor.sha256[:12]}, "

@@ -15,7 +15,8 @@ from asmnet.predictor import Predictor
 
 SIZE = 64
 CONFIG = {"model": "asmnet_tiny", "num_points": 68, "input_size": SIZE, "crop_margin": 1.3, "schema": "ibug68"}
-EXACT = [b for b in fast.available_backends() if b not in ("torch", "int8")]  # exact up to float rounding
+#: exact up to float rounding (int8 and onnx-int8 are lossy; onnx-int8 is tested in test_runtime.py)
+EXACT = [b for b in fast.available_backends() if b not in ("torch", "int8", "onnx-int8")]
 
 
 def _randomised_model(seed: int = 0) -> torch.nn.Module:
@@ -133,7 +134,7 @@ def test_from_checkpoint_backend_option(tmp_path, model):
     p = Predictor.from_checkpoint(path, backend="fused")
     assert p.backend == "fused"
     q = Predictor.from_checkpoint(path, backend="fast")
-    assert q.backend == fast.resolve_default()
+    assert q.backend == fast.resolve_default(path) == "onnx"  # no calibrated int8 runtime for this checkpoint
     for a, b in zip(ref, p.predict_batch(images, boxes)):
         np.testing.assert_allclose(b.points, a.points, atol=0.01)
     with pytest.raises(ValueError, match="choose one of"):
@@ -230,7 +231,7 @@ def test_auto_backend_is_the_fast_path_on_the_cpu(tmp_path, model):
 
     path = save_checkpoint(tmp_path / "tiny.pt", model, CONFIG)
     p = Predictor.from_checkpoint(path, backend="auto")
-    assert p.backend == fast.resolve_default()
+    assert p.backend == fast.resolve_default(path)
 
 
 @pytest.mark.skipif(not fast.onnxruntime_available(), reason="onnxruntime is not installed")

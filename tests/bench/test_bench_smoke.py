@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-BENCHMARKS = ["inference", "prelabel", "asm", "evaluation", "store"]
+BENCHMARKS = ["inference", "prelabel", "asm", "evaluation", "store", "startup"]
 
 
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
