@@ -29,8 +29,11 @@ log = logging.getLogger("asmnet.app")
 
 
 def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach."""
-    return host in LOOPBACK or host.startswith("127.")
+    """True for addresses only this machine can reach: 127.0.0.0/8 and ::1 literals, ``localhost``.
+    A DNS name such as ``127.attacker.example`` is not one (see ``annotator.security.is_loopback``)."""
+    from annotator.security import is_loopback as loopback
+
+    return loopback(host)
 
 
 def parse_auth(text: str | None) -> tuple[str, str] | None:
@@ -220,9 +223,20 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"serving on {args.host} only (this machine); to share on a network use --host 0.0.0.0 "
               "--auth USER:PASSWORD")
-    demo.launch(server_name=args.host, server_port=args.port, auth=args.auth,
-                auth_message="ASMNet Studio: sign in" if args.auth else None, **launch_options())
+    demo.launch(**{**launch_options(), **server_options(args)})
     return 0
+
+
+def server_options(args: argparse.Namespace) -> dict:
+    """``demo.launch`` keywords for where and how to serve: the address, never a public share link (even
+    with ``GRADIO_SHARE`` set in the environment), the login (throttled: ``annotator.security.LoginThrottle``),
+    and the security middleware (nosniff everywhere; without a login, only loopback ``Host`` headers)."""
+    from annotator.security import LoginThrottle, app_kwargs
+
+    auth = None if args.auth is None else LoginThrottle(*args.auth)
+    return {"server_name": args.host, "server_port": args.port, "share": False, "auth": auth,
+            "auth_message": "ASMNet Studio: sign in" if args.auth else None,
+            "app_kwargs": app_kwargs(args.host, args.auth)}
 
 
 if __name__ == "__main__":

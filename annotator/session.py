@@ -44,6 +44,8 @@ class Services:
         upload_dir: where uploaded images are copied (the store references files, it does not copy them).
         schema: the landmark schema of the predictor.
         checkpoint: path of the predictor's checkpoint (for the model registry).
+        display_dir: where the copies the browser is sent are cached (``annotator.display``; default:
+            ``<workspace stem>-display`` beside the workspace file, a temporary folder for an in-memory one).
     """
 
     store: Workspace
@@ -54,6 +56,7 @@ class Services:
     upload_dir: Path | None = None
     schema: LandmarkSchema = field(default_factory=lambda: get_schema("ibug68"))
     checkpoint: str = ""
+    display_dir: Path | None = None
     _model_id: int | None = field(default=None, init=False, repr=False)
     _served: set = field(default_factory=set, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -76,14 +79,34 @@ class Services:
             return 2 * int(m.num_points) - 4
         return int(getattr(m, "num_components", 2 * m.mean.shape[0] - 4))
 
-    def url(self, path: Path) -> str:
-        """The page's URL for an image file, registering that one file (not its folder) as static."""
-        path = Path(path).resolve()
+    def url(self, path: Path, pixels: np.ndarray | None = None) -> str:
+        """The page's URL for an image file: that of its display copy (``annotator.display``: the stored
+        pixel grid re-encoded as PNG/JPEG without EXIF orientation or any metadata, so the browser draws
+        exactly the pixels the points refer to, and never gets a file that is not an image). Only that one
+        copy is registered as static. ``pixels``: the decoded image when the caller has it already."""
+        from annotator.display import display_copy
+
+        copy = display_copy(path, self._display_folder(), pixels).resolve()
         with self._lock:
-            if path not in self._served:
-                gr.set_static_paths([path])
-                self._served.add(path)
-        return "/gradio_api/file=" + urllib.parse.quote(str(path))
+            if copy not in self._served:
+                gr.set_static_paths([copy])
+                self._served.add(copy)
+        return "/gradio_api/file=" + urllib.parse.quote(str(copy))
+
+    def _display_folder(self) -> Path:
+        with self._lock:
+            if self.display_dir is None:
+                ws = getattr(self.store, "path", None)
+                if ws:
+                    self.display_dir = Path(ws).parent / f"{Path(ws).stem}-display"
+                else:
+                    import atexit
+
+                    from annotator.display import remove_folder
+
+                    self.display_dir = Path(tempfile.mkdtemp(prefix="asmnet-display-"))
+                    atexit.register(remove_folder, self.display_dir)
+            return Path(self.display_dir)
 
 
 # ------------------------------------------------------------------------------------ pre-labelling

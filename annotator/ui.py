@@ -31,7 +31,10 @@ def launch_options() -> dict:
     """Keyword arguments for ``demo.launch`` that the page needs: CSS, no SSR, the upload limit, and no
     run history (Gradio would otherwise copy every event's data into the browser's localStorage: a growing
     cost on every drag, and the workspace's data left in the browser)."""
-    return {"css": CSS, "ssr_mode": False, "max_file_size": "25mb", "footer_links": [], "run_history": False}
+    from annotator.security import app_kwargs  # nosniff + loopback-only Host (app.py adapts it to --host/--auth)
+
+    return {"css": CSS, "ssr_mode": False, "max_file_size": "25mb", "footer_links": [], "run_history": False,
+            "share": False, "app_kwargs": app_kwargs()}
 
 
 def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:

@@ -112,6 +112,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(path, f"checkpoint config must hold {list(REQUIRED_CONFIG)}")
     if not isinstance(obj.get("state_dict"), dict):
         raise CheckpointError(path, "checkpoint has no state_dict")
+    from asmnet.checkpoint_checks import validate_checkpoint  # every field in its sane range (issue 17)
+
+    validate_checkpoint(obj, path)
     return obj
 
 
