@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import decimal
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path, PurePosixPath
@@ -17,14 +18,27 @@ from datasets.sample import Dataset, Problem, Sample
 
 _DEC = decimal.Context(prec=120)
 
+#: A plain decimal number in ASCII (optionally signed, with exponent), or nan / inf / infinity. Python's
+#: float() also takes "1_000" and non-ASCII digits (Arabic-Indic ...): a dataset file must not.
+_NUMBER = re.compile(r"\s*[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)\s*\Z",
+                     re.IGNORECASE)
+
+
+def short(text, limit: int = 120) -> str:
+    """``repr(text)`` cut to ``limit`` characters (a bad 800 KB line is not quoted whole in a report)."""
+    r = repr(text)
+    return r if len(r) <= limit else f"{r[:limit]}... ({len(str(text))} characters)"
+
 
 def parse_float(text: str, offset: float = 0.0) -> float:
     """``float(text) - offset`` computed exactly in decimal before rounding to float64.
 
-    For ``offset`` 0 this is plain ``float``. With an offset (1.0 for the 1-based ``.pts``) the exact
-    decimal subtraction keeps tiny values exact (``1.00000000012 - 1`` would lose bits in float64).
-    Raises ValueError when ``text`` is not a number.
+    For ``offset`` 0 this is plain ``float`` on a strict number syntax (ASCII digits, no ``_``). With an
+    offset (1.0 for the 1-based ``.pts``) the exact decimal subtraction keeps tiny values exact
+    (``1.00000000012 - 1`` would lose bits in float64). Raises ValueError when ``text`` is not a number.
     """
+    if not isinstance(text, str) or len(text) > 400 or not _NUMBER.match(text):
+        raise ValueError(f"not a number: {short(text, 60)}")
     if not offset:
         return float(text)
     try:
@@ -127,6 +141,18 @@ def find_image(stem_path: Path) -> Path | None:
         for cand in parent.glob(stem_path.name + ".*"):
             if cand.suffix.lower() in IMAGE_SUFFIXES and cand.is_file():
                 return cand
+    return None
+
+
+def image_name_problem(root: Path, rel: str) -> str | None:
+    """Why the image ``rel`` (relative to the dataset folder ``root``) is not imported, or None when it is
+    fine: a name without an image extension (``IMAGE_SUFFIXES``; a file named ``x.html`` would otherwise be
+    kept and could be served as a page). Paths leading out of the folder are the store's check (skipped
+    there one by one, see ``Workspace.import_dataset``)."""
+    suffix = PurePosixPath(str(rel).replace("\\", "/")).suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        return (f"image {short(str(rel), 200)} has no image file extension ({'/'.join(IMAGE_SUFFIXES)}); "
+                "not imported")
     return None
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.io
 
 from datasets.errors import FormatError
-from datasets.formats._common import atomic_write_bytes, check_writable, copy_image, flag_points, problem
+from datasets.formats._common import image_name_problem, atomic_write_bytes, check_writable, copy_image, flag_points, problem
 from datasets.sample import Dataset, Problem, Sample
 
 NAME = "aflw2000"
@@ -28,6 +28,45 @@ def _find_image(mat: Path) -> Path | None:
     return None
 
 
+#: The variables read from a ``.mat`` and the most elements each may hold (checked from the variable headers
+#: before anything is decompressed into memory: a small compressed file cannot make the reader allocate GBs).
+NEEDED = {"pt3d_68": 3 * 68, "Pose_Para": 64}
+_NUMERIC = ("double", "single", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64")
+
+
+def _load_needed(path: Path) -> dict[str, np.ndarray]:
+    """The ``NEEDED`` variables of a ``.mat`` as real numeric arrays; FormatError naming the file otherwise
+    (unreadable file, a variable missing, too large, or not a real numeric matrix: text, cell, struct,
+    logical, sparse or complex)."""
+    try:
+        found = {name: (shape, kind) for name, shape, kind in scipy.io.whosmat(str(path))}
+    except Exception as exc:  # scipy raises several types for corrupt files
+        raise FormatError(path, f"not a readable MATLAB file ({str(exc)[:200]})") from None
+    for name, limit in NEEDED.items():
+        if name not in found:
+            keys = sorted(k for k in found if not k.startswith("__"))[:20]
+            raise FormatError(path, f"missing key {name!r} (keys: {keys})")
+        shape, kind = found[name]
+        if kind not in _NUMERIC:
+            raise FormatError(path, f"{name!r} must be a numeric matrix, found a MATLAB {kind}")
+        n = int(np.prod(shape, dtype=np.float64))
+        if n > limit:
+            raise FormatError(path, f"{name!r} is {'x'.join(map(str, shape))} ({n} values); at most {limit} expected")
+    try:
+        m = scipy.io.loadmat(str(path), variable_names=list(NEEDED))
+    except Exception as exc:
+        raise FormatError(path, f"not a readable MATLAB file ({str(exc)[:200]})") from None
+    out = {}
+    for name in NEEDED:
+        a = m.get(name)
+        if not isinstance(a, np.ndarray) or a.dtype.kind not in "iuf":
+            what = "complex numbers" if isinstance(a, np.ndarray) and a.dtype.kind == "c" else \
+                type(a).__name__ if not isinstance(a, np.ndarray) else f"{a.dtype} values"
+            raise FormatError(path, f"{name!r} must hold real numbers, found {what}")
+        out[name] = a
+    return out
+
+
 def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """(points (68, 2) float32, pose (3,) float32 yaw/pitch/roll degrees or None) from one ``.mat``.
 
@@ -36,22 +75,15 @@ def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
     Raises FormatError naming the file (and point index for non-finite coordinates).
     """
-    try:
-        m = scipy.io.loadmat(str(path))
-    except Exception as exc:  # scipy raises several types for corrupt files
-        raise FormatError(path, f"not a readable MATLAB file ({exc})") from None
-    if "pt3d_68" not in m:
-        raise FormatError(path, f"missing key 'pt3d_68' (keys: {sorted(k for k in m if not k.startswith('__'))})")
-    if "Pose_Para" not in m:
-        raise FormatError(path, "missing key 'Pose_Para'")
-    pts = np.asarray(m["pt3d_68"], dtype=np.float64)
+    m = _load_needed(path)
+    pts = m["pt3d_68"].astype(np.float64)
     if pts.ndim != 2 or pts.shape[0] < 2 or pts.shape[1] != 68:
         raise FormatError(path, f"'pt3d_68' must be (3, 68) or (2, 68), found {pts.shape}")
     points = pts[:2].T.astype(np.float32)
     bad = np.where(~np.isfinite(points).all(axis=1))[0]
     if bad.size:
         raise FormatError(path, "non-finite coordinate", point=int(bad[0]))
-    pp = np.asarray(m["Pose_Para"], dtype=np.float64).ravel()
+    pp = m["Pose_Para"].astype(np.float64).ravel()
     if pp.size < 3:
         raise FormatError(path, f"'Pose_Para' must hold pitch, yaw, roll first, found {pp.size} values")
     if np.isnan(pp[:3]).all():  # written by this project for a face without a pose label
@@ -73,6 +105,10 @@ def read(root: Path) -> Dataset:
         img = _find_image(mat)
         if img is None:
             ds.problems.append(Problem(str(mat), f"{mat}: no image beside it ({'/'.join(IMAGE_SUFFIXES)})"))
+            continue
+        why = image_name_problem(root, img.relative_to(root).as_posix())
+        if why:
+            ds.problems.append(Problem(str(mat), f"{mat}: {why}"))
             continue
         try:
             points, pose = read_mat(mat)

@@ -27,7 +27,7 @@ import numpy as np
 
 from datasets.errors import FormatError, ImageError
 from datasets.images import image_size
-from datasets.formats._common import (find_single_file, atomic_write_text, check_writable, copy_image, flag_points, format_float,
+from datasets.formats._common import (image_name_problem, short, find_single_file, atomic_write_text, check_writable, copy_image, flag_points, format_float,
                                       problem, safe_relative)
 from datasets.sample import Dataset, Problem, Sample
 from datasets.schemas import SCHEMAS, get_schema, schema_for_points
@@ -41,14 +41,27 @@ def _json_path(root: Path) -> tuple[Path, Path]:
     return find_single_file(root, FILE_NAME, "*.json", "*.json annotation file")
 
 
+class _LongInt(str):
+    """A JSON integer of more than 30 digits, kept as text (never a number: ids and coordinates refuse it)."""
+
+
+def _parse_int(text: str):
+    """JSON integers: a plain int up to 30 digits; longer ones stay text (``_LongInt``), so that neither
+    Python's 4,300-digit limit nor a float overflow can stop the whole file."""
+    return int(text) if len(text) <= 30 else _LongInt(text)
+
+
 def _float_list(value, n: int | None, what: str, path: Path, ann: str) -> np.ndarray:
     if not isinstance(value, list) or (n is not None and len(value) != n):
         raise FormatError(path, f"{ann}: '{what}' must be a list of {n} numbers, found {type(value).__name__}"
                                 f"{'' if not isinstance(value, list) else f' of length {len(value)}'}")
+    for j, v in enumerate(value):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):  # "12.5", true, a 5,000-digit integer
+            raise FormatError(path, f"{ann}: '{what}' value {j} is {short(v, 60)}: not a number (a JSON number is needed)")
     try:
         return np.asarray([float(v) for v in value], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise FormatError(path, f"{ann}: '{what}' holds a value that is not a number") from None
+    except (OverflowError, TypeError, ValueError):
+        raise FormatError(path, f"{ann}: '{what}' holds a number too large for a coordinate") from None
 
 
 def _parse_annotation(a: dict, k: int, path: Path, idx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -106,16 +119,18 @@ def read(root: Path, *, schema: str | None = None) -> Dataset:
     """Read a COCO-keypoints JSON (see the module docstring). Bad annotations become problems."""
     json_path, base = _json_path(Path(root))
     try:
-        doc = json.loads(json_path.read_text(encoding="utf-8"))
+        doc = json.loads(json_path.read_text(encoding="utf-8"), parse_int=_parse_int)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         line = getattr(exc, "lineno", None)
-        raise FormatError(json_path, f"not a JSON file ({exc})", line=line) from None
+        raise FormatError(json_path, f"not a JSON file ({str(exc)[:200]})", line=line) from None
+    except RecursionError:
+        raise FormatError(json_path, "JSON nested too deeply to be a COCO file") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list) or not isinstance(doc.get("annotations"), list):
         raise FormatError(json_path, "not a COCO keypoints file: needs top-level 'images' and 'annotations' lists")
     anns = doc["annotations"]
     if schema is None:
         info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
-        if info.get("schema") in SCHEMAS:
+        if isinstance(info.get("schema"), str) and info["schema"] in SCHEMAS:
             schema = info["schema"]
         else:
             counts = Counter(len(a["keypoints"]) // 3 for a in anns
@@ -129,22 +144,38 @@ def read(root: Path, *, schema: str | None = None) -> Dataset:
     k = get_schema(schema).num_points
     ds = Dataset(root=base, format=NAME, schema=schema)
     images: dict = {}
+    repeated: Counter = Counter()
     for i, im in enumerate(doc["images"]):
-        if (not isinstance(im, dict) or not isinstance(im.get("id"), (int, str))
+        if (not isinstance(im, dict) or isinstance(im.get("id"), bool) or not isinstance(im.get("id"), (int, str))
                 or not isinstance(im.get("file_name"), str)):
             ds.problems.append(problem(FormatError(json_path, f"image entry {i}: needs an 'id' (number or text) "
                                                               "and a 'file_name'")))
             continue
+        if im["id"] in images:  # which file would its annotations belong to? neither: both are refused
+            repeated[im["id"]] += 1
+            ds.problems.append(problem(FormatError(json_path, f"image entry {i}: id {short(im['id'], 60)} is "
+                                                              f"also the id of {short(images[im['id']]['file_name'])}; "
+                                                              "the annotations of that id are not imported")))
+            continue
         images[im["id"]] = im
+    for image_id in repeated:
+        images[image_id] = None
     faces: Counter = Counter()
     for idx, a in enumerate(anns):
         try:
             points, vis, box = _parse_annotation(a, k, json_path, idx)
             image_id = a.get("image_id")
-            im = images.get(image_id) if isinstance(image_id, (int, str)) else None
+            known = isinstance(image_id, (int, str)) and not isinstance(image_id, bool)
+            im = images.get(image_id) if known else None
+            if known and image_id in images and im is None:
+                raise FormatError(json_path, f"annotation {idx}: image_id {short(image_id, 60)} names several "
+                                             "images; not imported")
             if im is None:
-                raise FormatError(json_path, f"annotation {idx}: image_id {image_id!r} is not in 'images'")
+                raise FormatError(json_path, f"annotation {idx}: image_id {short(image_id, 60)} is not in 'images'")
             rel = safe_relative(im["file_name"]).as_posix()
+            why = image_name_problem(base, rel)
+            if why:
+                raise FormatError(json_path, f"annotation {idx}: {why}")
             pose, split, subset, attrs = _extras(a, im, json_path, idx)
         except FormatError as exc:
             ds.problems.append(problem(exc))

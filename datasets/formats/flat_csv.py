@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from datasets.errors import FormatError
-from datasets.formats._common import (find_single_file, atomic_write_text, check_writable, copy_image, flag_points, format_float,
+from datasets.formats._common import (image_name_problem, parse_float, short, find_single_file, atomic_write_text, check_writable, copy_image, flag_points, format_float,
                                       problem, safe_relative)
 from datasets.sample import Dataset, Problem, Sample
 from datasets.schemas import get_schema, schema_for_points
@@ -92,18 +92,19 @@ def _parse_row(row: list[str], cols: _Columns, path: Path, line: int):
             if not t:
                 raise FormatError(path, f"missing {'xy'[a]} value", line=line, point=j)
             try:
-                v = float(t)
+                v = parse_float(t)
             except ValueError:
-                raise FormatError(path, f"{'xy'[a]} value {t!r} is not a number", line=line, point=j) from None
+                raise FormatError(path, f"{'xy'[a]} value {short(t)} is not a number", line=line, point=j) from None
             if not math.isfinite(v):
                 raise FormatError(path, f"non-finite {'xy'[a]} value {t!r}", line=line, point=j)
             pts[j, a] = v
     pose = None
     if cols.pose is not None:
         try:
-            pose = np.array([float(row[c]) for c in cols.pose], dtype=np.float64)
+            pose = np.array([parse_float(row[c]) for c in cols.pose], dtype=np.float64)
         except ValueError:
-            raise FormatError(path, f"pose values {[row[c] for c in cols.pose]} are not numbers", line=line) from None
+            raise FormatError(path, f"pose values {short([row[c] for c in cols.pose])} are not numbers",
+                              line=line) from None
         if not np.isfinite(pose).all():
             raise FormatError(path, f"non-finite pose {pose.tolist()}", line=line)
         pose = pose.astype(np.float32)
@@ -112,9 +113,26 @@ def _parse_row(row: list[str], cols: _Columns, path: Path, line: int):
         vals = [row[c].strip() for c in cols.vis]
         for j, t in enumerate(vals):
             if t not in ("0", "1", "2"):
-                raise FormatError(path, f"visibility must be 0, 1 or 2, found {t!r}", line=line, point=j)
+                raise FormatError(path, f"visibility must be 0, 1 or 2, found {short(t)}", line=line, point=j)
         vis = np.array([int(t) for t in vals], dtype=np.int8)
     return pts.astype(np.float32), pose, vis
+
+
+def _rows(rows, path: Path, ds: Dataset):
+    """The CSV rows; a row the csv module cannot parse (a field over its size limit ...) becomes a problem
+    naming the file and row, and reading goes on with the next row (an empty row keeps the numbering)."""
+    n = 1
+    while True:
+        n += 1
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            ds.problems.append(problem(FormatError(path, f"unreadable CSV row ({exc})", line=n)))
+            yield []
+            continue
+        yield row
 
 
 def read(root: Path, *, schema: str | None = None) -> Dataset:
@@ -141,17 +159,20 @@ def read(root: Path, *, schema: str | None = None) -> Dataset:
                                     f"has {cols.k}", line=1)
     ds = Dataset(root=base, format=NAME, schema=schema)
     faces: Counter = Counter()
-    for line_no, row in enumerate(rows, start=2):
+    for line_no, row in enumerate(_rows(rows, csv_path, ds), start=2):
         if not row or all(not c.strip() for c in row):
             continue
         try:
-            name = row[0].strip()
-            if not name:
+            name = row[0]  # kept as written: " a.jpg" and "a.jpg" are different files
+            if not name.strip():
                 raise FormatError(csv_path, "missing image name", line=line_no)
             try:
                 rel = safe_relative(name)
             except ValueError as exc:
                 raise FormatError(csv_path, str(exc), line=line_no) from None
+            why = image_name_problem(base, rel.as_posix())
+            if why and "no image file extension" in why:
+                raise FormatError(csv_path, why, line=line_no)
             points, pose, vis = _parse_row(row, cols, csv_path, line_no)
         except FormatError as exc:
             ds.problems.append(problem(exc))
@@ -162,8 +183,12 @@ def read(root: Path, *, schema: str | None = None) -> Dataset:
                 image = cand.as_posix()
                 break
         else:
-            ds.problems.append(Problem(str(csv_path), f"{csv_path}, line {line_no}: image {name!r} not found in "
-                                                      f"{base} or {base / 'training'}", line=line_no))
+            ds.problems.append(Problem(str(csv_path), f"{csv_path}, line {line_no}: image {short(name)} not found "
+                                                      f"in {base} or {base / 'training'}", line=line_no))
+            continue
+        why = image_name_problem(base, image)
+        if why:
+            ds.problems.append(Problem(str(csv_path), f"{csv_path}, line {line_no}: {why}", line=line_no))
             continue
         s = Sample(image=image, points=points, schema=schema, visibility=vis, pose=pose,
                    split=row[cols.split].strip() or None if cols.split is not None else None,

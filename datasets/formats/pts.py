@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from datasets.errors import FormatError
-from datasets.formats._common import (atomic_write_text, check_writable, copy_image, find_image, flag_points,
+from datasets.formats._common import (image_name_problem, short, atomic_write_text, check_writable, copy_image, find_image, flag_points,
                                       format_float, is_image_file, parse_float, problem, safe_relative)
 from datasets.sample import Dataset, Problem, Sample
 from datasets.schemas import get_schema, schema_for_points
@@ -68,7 +68,7 @@ def read_pts(path: str | Path) -> np.ndarray:
             try:
                 n_points = int(m.group(1))
             except ValueError:
-                raise FormatError(path, f"n_points must be an integer, found {m.group(1)!r}", line=i + 1) from None
+                raise FormatError(path, f"n_points must be an integer, found {short(m.group(1))}", line=i + 1) from None
     if start is None:
         raise FormatError(path, "not a .pts file: no line starting with '{' opens the point list")
     coords: list[tuple[float, float]] = []
@@ -82,11 +82,11 @@ def read_pts(path: str | Path) -> np.ndarray:
         if s:
             toks = s.replace(",", " ").split()
             if len(toks) != 2:
-                raise FormatError(path, f"expected two numbers 'x y', found {s!r}", line=i + 1, point=len(coords))
+                raise FormatError(path, f"expected two numbers 'x y', found {short(s)}", line=i + 1, point=len(coords))
             try:
                 x, y = parse_float(toks[0], 1.0), parse_float(toks[1], 1.0)
             except ValueError:
-                raise FormatError(path, f"not a number in {s!r}", line=i + 1, point=len(coords)) from None
+                raise FormatError(path, f"not a number in {short(s)}", line=i + 1, point=len(coords)) from None
             if not (np.isfinite(x) and np.isfinite(y)):
                 raise FormatError(path, f"non-finite coordinate ({x}, {y})", line=i + 1, point=len(coords))
             coords.append((x, y))
@@ -145,8 +145,16 @@ def read_files(root: Path, fmt: str = NAME, *, schema: str | None = None) -> Dat
         raise FormatError(root, "dataset folder does not exist" if not root.exists() else "not a folder")
     read: list[tuple[Path, Path, int, np.ndarray]] = []
     problems: list[Problem] = []
+    attempted: set[Path] = set()  # images whose .pts exists (even a broken one): not "without annotation"
     for pts_path in sorted(p for p in root.rglob("*") if p.suffix.lower() == ".pts" and p.is_file()):
         img, face = _image_for(pts_path)
+        if img is not None:
+            attempted.add(img.resolve())
+            why = image_name_problem(root, img.relative_to(root).as_posix()) or \
+                image_name_problem(root, pts_path.relative_to(root).with_suffix(img.suffix).as_posix())
+            if why:
+                problems.append(Problem(str(pts_path), f"{pts_path}: {why}"))
+                continue
         if img is None:
             problems.append(Problem(str(pts_path), f"{pts_path}: no image beside it (looked for "
                                                    f"{pts_path.stem}.jpg/.png/...)"))
@@ -182,7 +190,7 @@ def read_files(root: Path, fmt: str = NAME, *, schema: str | None = None) -> Dat
         ds.samples.append(s)
         used.add(img.resolve())
     for img in sorted(p for p in root.rglob("*") if is_image_file(p)):
-        if img.resolve() not in used:
+        if img.resolve() not in used and img.resolve() not in attempted:
             ds.problems.append(Problem(str(img), f"{img}: image has no .pts annotation"))
     ds.samples.sort(key=lambda s: (s.image, s.face))
     return ds

@@ -9,7 +9,7 @@ import io
 from pathlib import Path, PurePosixPath
 
 from datasets.errors import FormatError
-from datasets.formats._common import atomic_write_text
+from datasets.formats._common import atomic_write_text, short
 from datasets.sample import Dataset
 
 FILE_NAME = "split.csv"
@@ -22,17 +22,23 @@ def _key(name: str) -> str:
 def read_split_csv(path: Path) -> dict[str, str]:
     """Map of image key (relative path without extension) -> split name. FormatError names file and line."""
     out: dict[str, str] = {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark is accepted, as for landmarks.csv
+    except UnicodeDecodeError as exc:
+        raise FormatError(path, f"not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
         header = next(reader, None)
         if header is None or [h.strip().lower() for h in header[:2]] != ["image", "split"]:
-            raise FormatError(path, f"the header must be 'image,split', found {header!r}", line=1)
+            raise FormatError(path, f"the header must be 'image,split', found {short(header)}", line=1)
         for line_no, row in enumerate(reader, start=2):
             if not row or all(not c.strip() for c in row):
                 continue
             if len(row) < 2 or not row[0].strip() or not row[1].strip():
-                raise FormatError(path, f"expected 'image,split', found {row!r}", line=line_no)
+                raise FormatError(path, f"expected 'image,split', found {short(row)}", line=line_no)
             out[_key(row[0].strip())] = row[1].strip()
+    except csv.Error as exc:
+        raise FormatError(path, f"unreadable CSV ({exc})", line=reader.line_num) from None
     return out
 
 

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from datasets.errors import FormatError
-from datasets.formats._common import (atomic_write_text, check_writable, copy_image, flag_points, format_float,
+from datasets.formats._common import (image_name_problem, parse_float, short, atomic_write_text, check_writable, copy_image, flag_points, format_float,
                                       problem, safe_relative)
 from datasets.sample import Dataset, Problem, Sample
 
@@ -49,10 +49,10 @@ def parse_line(line: str, path: str | Path = "<line>", line_no: int | None = Non
     values = np.empty(2 * NUM_POINTS + 4, dtype=np.float64)
     for i, t in enumerate(toks[:2 * NUM_POINTS + 4]):
         try:
-            values[i] = float(t)
+            values[i] = parse_float(t)
         except ValueError:
             what = f"point {i // 2}" if i < 2 * NUM_POINTS else f"box value {i - 2 * NUM_POINTS}"
-            raise FormatError(path, f"{what}: {t!r} is not a number", line=line_no,
+            raise FormatError(path, f"{what}: {short(t)} is not a number", line=line_no,
                               point=i // 2 if i < 2 * NUM_POINTS else None) from None
     points = values[:2 * NUM_POINTS].reshape(NUM_POINTS, 2)
     bad = np.where(~np.isfinite(points).all(axis=1))[0]
@@ -64,7 +64,7 @@ def parse_line(line: str, path: str | Path = "<line>", line_no: int | None = Non
     attrs: dict[str, int] = {}
     for name, t in zip(ATTRIBUTES, toks[2 * NUM_POINTS + 4:2 * NUM_POINTS + 10]):
         if t not in ("0", "1"):
-            raise FormatError(path, f"attribute {name!r} must be 0 or 1, found {t!r}", line=line_no)
+            raise FormatError(path, f"attribute {name!r} must be 0 or 1, found {short(t)}", line=line_no)
         attrs[name] = int(t)
     return points.astype(np.float32), box.astype(np.float32), attrs, image
 
@@ -129,8 +129,12 @@ def read(root: Path) -> Dataset:
                     image = cand.as_posix()
                     break
             else:
-                ds.problems.append(Problem(str(ann), f"{ann}, line {line_no}: image {name!r} not found in "
+                ds.problems.append(Problem(str(ann), f"{ann}, line {line_no}: image {short(name)} not found in "
                                                      f"{root / IMAGE_DIR} or {root}", line=line_no))
+                continue
+            why = image_name_problem(root, image)
+            if why:
+                ds.problems.append(Problem(str(ann), f"{ann}, line {line_no}: {why}", line=line_no))
                 continue
             s = Sample(image=image, points=points, schema="wflw98", box=box, split=split, attributes=attrs,
                        source_file=str(ann), face=faces[image])

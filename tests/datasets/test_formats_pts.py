@@ -170,13 +170,16 @@ def test_folder_read_collects_problems_and_goes_on(tmp_path):
     make_image(tmp_path / "short.jpg")
     write_pts(tmp_path / "short.pts", good[:67])
     (tmp_path / "orphan.pts").write_text("{\n1 2\n}\n")
+    make_image(tmp_path / "lonely.jpg")
     ds = pts.read(tmp_path)
     assert len(ds) == 3 and ds.schema == "ibug68"
     msgs = {p.path.rsplit("/", 1)[1]: p for p in ds.problems}
     assert msgs["bad.pts"].line == 4 and msgs["bad.pts"].point == 1 and "bad.pts, line 4, point 1" in msgs["bad.pts"].message
     assert "expected 68 points (ibug68), found 67" in msgs["short.pts"].message
     assert "no image beside it" in msgs["orphan.pts"].message
-    assert "no .pts annotation" in msgs["bad.jpg"].message
+    # a broken .pts is reported once, not also as "image has no .pts annotation" (issue 17, item 12)
+    assert "bad.jpg" not in msgs and "short.jpg" not in msgs
+    assert "no .pts annotation" in msgs["lonely.jpg"].message
 
 
 def test_missing_folder_raises(tmp_path):
