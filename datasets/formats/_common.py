@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 import uuid
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
@@ -79,7 +79,8 @@ def temp_path(path: Path) -> Path:
 
     Files created there with ``open(..., "x")`` get the usual permissions (umask), unlike mkstemp's 0600.
     """
-    return Path(path).with_name(f".{Path(path).name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+    # a fixed-length name: a 240-character file name must not make its temporary name too long
+    return Path(path).with_name(f".asmnet-{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
 
 
 def atomic_write_bytes(path: Path, write) -> Path:
@@ -106,7 +107,9 @@ def atomic_write_text(path: Path, text: str) -> Path:
 def safe_relative(image: str) -> PurePosixPath:
     """``image`` as a relative POSIX path that cannot leave its folder; UnsafePathError otherwise."""
     p = PurePosixPath(str(image).replace("\\", "/"))
-    if p.is_absolute() or not p.parts or ".." in p.parts or (p.parts and ":" in p.parts[0]):
+    # the store's rule (``store._relative_name``): a Windows drive ("C:") is refused, a ":" elsewhere in a
+    # name is not (what imports must export)
+    if p.is_absolute() or not p.parts or ".." in p.parts or PureWindowsPath(str(image)).drive:
         raise UnsafePathError(f"image path {image!r} must be relative and stay inside the dataset folder")
     return p
 
