@@ -23,7 +23,7 @@ MAX_UNDO = 200
 #: the shape constraint's default stiffness and confidence gain (``move_point``), chosen on the validation
 #: faces of the AFLW2000-3D train split with ``python -m bench correction`` (README, "Correction effort")
 DEFAULT_STIFFNESS = 0.5
-CONFIDENCE_GAIN = 1.0
+CONFIDENCE_GAIN = 0.0
 
 VISIBILITY_NAMES = {VISIBLE: "visible", OCCLUDED: "occluded", OUTSIDE: "outside"}
 VISIBILITY_CODES = {v: k for k, v in VISIBILITY_NAMES.items()}
@@ -66,6 +66,8 @@ class EditState:
         box: (x0, y0, x1, y1) face box the model used, pixels, or None.
         pose: (yaw, pitch, roll) degrees saved with the points, or None.
         confidence: the model's per-point confidence in [0, 1] (K values), or None.
+        origin: what the opened points are ("model prediction", "imported ground truth", "saved version");
+            None until the page has looked it up.
         clean: the snapshot last saved or opened (``dirty`` is "differs from it", so undoing back to it is
             clean again).
     """
@@ -91,6 +93,7 @@ class EditState:
     pose: tuple[float, float, float] | None = None
     confidence: tuple[float, ...] | None = None
     clean: Snapshot | None = None
+    origin: str | None = None
 
     @property
     def num_points(self) -> int:

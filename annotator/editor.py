@@ -50,8 +50,14 @@ SHORTCUTS: tuple[tuple[str, str, str], ...] = (
     ("Ctrl+Z", "undo", "btn-undo"),
     ("Ctrl+Y  or  Ctrl+Shift+Z", "redo", "btn-redo"),
     ("Ctrl+S", "save", "btn-save"),
-    ("D", "save and mark done", "btn-done"),
+    ("D", "save, mark done and open the next face", "btn-done"),
     ("M", "mirror mode on / off", "chk-mirror"),
+    ("V", "selected point: visible → occluded → outside", "radio-visibility"),
+    ("H", "hide / show the points and lines (look at the image)", ""),
+    ("G", "go to face number … (type it, then Enter)", "goto-number"),
+    ("[  /  ]", "image darker / brighter", ""),
+    ("{  /  }", "image contrast lower / higher", ""),
+    ("\\", "image brightness and contrast back to normal", ""),
     ("+ / − / F / 0", "zoom in / out / to the face / whole image", ""),
 )
 
@@ -66,7 +72,7 @@ def render(*, image_url: str | None, width: int, height: int, points: np.ndarray
            names: Sequence[str] = (), edges: Sequence[tuple[int, int]] = (), box: np.ndarray | None = None,
            confidence: Sequence[float] | None = None,
            image_id: int | None = None, caption: str = "", status_html: str = "",
-           version: int | None = None) -> str:
+           version: int | None = None, origin: str = "model prediction") -> str:
     """The editor's HTML for one face.
 
     Args:
@@ -81,6 +87,7 @@ def render(*, image_url: str | None, width: int, height: int, points: np.ndarray
         box: (4,) x0, y0, x1, y1 face box in pixels, drawn dashed.
         confidence: (K,) the model's per-point confidence in [0, 1], shown in the hover title; model points
             :func:`low_confidence` calls doubtful get a red outline.
+        origin: what the points not placed by hand are (hover titles), e.g. "imported ground truth".
         image_id: stored as ``data-image-id`` (the page resets zoom when it changes).
         caption: a short line shown above the image.
         status_html: a line of (already escaped) HTML under the toolbar, e.g. the plausibility readout;
@@ -100,6 +107,7 @@ def render(*, image_url: str | None, width: int, height: int, points: np.ndarray
         '<button type="button" class="lm-zoom" data-zoom="face" title="Zoom to the face (F)">face</button>'
         '<button type="button" class="lm-zoom" data-zoom="fit" title="Fit the whole image (0)">fit</button>'
         f'<span class="lm-caption">{html.escape(caption)}</span>'
+        '<span class="lm-look"></span>'
         '<span class="lm-hover" aria-live="polite"></span>'
         '</div>',
         f'<div class="lm-status">{status_html}</div>',
@@ -144,14 +152,14 @@ def render(*, image_url: str | None, width: int, height: int, points: np.ndarray
             if selected is not None and i == selected:
                 cls.append("lm-selected")
             name = names[i] if i < len(names) else f"point {i}"
-            origin = "placed by you" if i in touched_set else "model prediction"
+            origin_i = "placed by you" if i in touched_set else origin
             if confidence is not None and i < len(confidence) and i not in touched_set:
-                origin += f" (confidence {float(confidence[i]):.2f})"
+                origin_i += f" (confidence {float(confidence[i]):.2f})"
                 if i < len(doubtful) and doubtful[i]:
                     cls.append("lm-lowconf")
-                    origin += ", doubtful: check it"
+                    origin_i += ", doubtful: check it"
             parts.append(f'<circle data-index="{i}" data-name="{html.escape(name)}" class="{" ".join(cls)}" '
-                         f'cx="{x:.2f}" cy="{y:.2f}" r="3"><title>{i} · {html.escape(name)} · {state} · {origin}'
+                         f'cx="{x:.2f}" cy="{y:.2f}" r="3"><title>{i} · {html.escape(name)} · {state} · {html.escape(origin_i)}'
                          f'</title></circle>')
         parts.append('</g>')
     parts.append('</svg></div>')
@@ -192,6 +200,10 @@ CSS = """
 #landmark-editor .lm-selected { stroke: #fff; stroke-width: 3px; r: calc(var(--lm-r, 3px) * 1.7); }
 #landmark-editor .lm-pt:hover { stroke: #fff; stroke-width: 2px; }
 #landmark-editor .lm-dragging { fill: #ffea00; }
+#landmark-editor image { filter: var(--lm-filter, none); }
+#landmark-editor.lm-hide-overlay .lm-points, #landmark-editor.lm-hide-overlay .lm-edges,
+#landmark-editor.lm-hide-overlay .lm-box, #landmark-editor.lm-hide-overlay .lm-handle { display: none; }
+.lm-look { color: var(--body-text-color-subdued, #666); font-size: 12px; }
 """
 
 #: Runs once when the component mounts; ``element`` is the component's root (it survives re-renders).
@@ -202,6 +214,7 @@ let viewImage = null;       // data-image-id the view belongs to
 let drag = null;            // {circle, index, id, moved, startX, startY}
 let pan = null;
 let boxDrag = null;         // {handle, corner, rect, box: [x0, y0, x1, y1], id, moved}
+let look = {hide: false, bright: 1, contrast: 1};   // view-only: overlay hidden, image brightness / contrast
 
 function svg() { return element.querySelector('#landmark-editor'); }
 function toImage(s, evt) {
@@ -227,7 +240,23 @@ function applyView() {
   const ctm = s.getScreenCTM();
   const scale = ctm ? Math.abs(ctm.a) : 1;
   s.style.setProperty('--lm-r', (SCREEN_R / (scale || 1)).toFixed(3) + 'px');
+  s.classList.toggle('lm-hide-overlay', look.hide);
+  s.style.setProperty('--lm-filter', 'brightness(' + look.bright.toFixed(2) + ') contrast(' + look.contrast.toFixed(2) + ')');
+  s.dataset.look = (look.hide ? 'hidden' : 'shown') + ' ' + look.bright.toFixed(2) + ' ' + look.contrast.toFixed(2);
+  const out = element.querySelector('.lm-look');
+  if (out) out.textContent = (look.hide ? 'points hidden (H) · ' : '') +
+    (look.bright !== 1 || look.contrast !== 1 ? 'brightness ' + Math.round(look.bright * 100) + ' %, contrast ' +
+     Math.round(look.contrast * 100) + ' %' : '');
 }
+window.__lmLook = (change) => {
+  if (change === 'hide') look.hide = !look.hide;
+  else if (change === 'reset') { look.bright = 1; look.contrast = 1; }
+  else if (change === 'brighter') look.bright = Math.min(look.bright * 1.15, 4);
+  else if (change === 'darker') look.bright = Math.max(look.bright / 1.15, 0.25);
+  else if (change === 'contrast+') look.contrast = Math.min(look.contrast * 1.15, 4);
+  else if (change === 'contrast-') look.contrast = Math.max(look.contrast / 1.15, 0.25);
+  applyView();
+};
 function zoom(factor, cx, cy) {
   const s = svg(); if (!s) return;
   const b = view || fullBox(s);
@@ -356,6 +385,23 @@ if (!window.__lmKeys) {
     else if (k === 'p' || k === 'arrowleft') id = 'btn-prev';
     else if (k === 'd') id = 'btn-done';
     else if (k === 'm') id = 'chk-mirror';
+    else if (k === 'v') {
+      const radios = Array.from(document.querySelectorAll('#radio-visibility input[type=radio]'));
+      if (!radios.length) return;
+      const i = radios.findIndex(r => r.checked);
+      if (i < 0) return;             // no point selected: nothing to toggle
+      radios[(i + 1) % radios.length].click(); e.preventDefault(); return;
+    }
+    else if (k === 'h') { window.__lmLook('hide'); e.preventDefault(); return; }
+    else if (k === 'g') {
+      const g = document.querySelector('#goto-number input'); if (g) { g.focus(); g.select(); e.preventDefault(); }
+      return;
+    }
+    else if (e.key === ']') { window.__lmLook('brighter'); e.preventDefault(); return; }
+    else if (e.key === '[') { window.__lmLook('darker'); e.preventDefault(); return; }
+    else if (e.key === '}') { window.__lmLook('contrast+'); e.preventDefault(); return; }
+    else if (e.key === '{') { window.__lmLook('contrast-'); e.preventDefault(); return; }
+    else if (e.key === '\\') { window.__lmLook('reset'); e.preventDefault(); return; }
     else if (k === '+' || k === '=') { zoom(1.5); e.preventDefault(); return; }
     else if (k === '-') { zoom(1 / 1.5); e.preventDefault(); return; }
     else if (k === '0') { view = null; applyView(); e.preventDefault(); return; }

@@ -271,3 +271,32 @@ def effort_figure(store, window: int = 5) -> go.Figure:
                       xaxis_title="saved at (UTC)", yaxis_title="mean point move from the prediction (px)",
                       legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1})
     return fig
+
+
+def default_choices(store, schema) -> tuple[str, str]:
+    """(reference label, normaliser) the Evaluate tab opens on, as ``asmnet evaluate`` chooses them: the saved
+    corrections when there are any, else the imported ground truth; the normaliser customary for the
+    format most of the compared faces were imported from (AFLW2000-3D: box; 300-W, WFLW: inter-ocular)."""
+    from collections import Counter
+
+    from evaluation.report import default_normaliser
+
+    recs = store.images()
+    has = {src: [r for r in recs if store.latest(r.id, source=src) is not None] for src in ("correction", "ground_truth")}
+    source = "correction" if has["correction"] or not has["ground_truth"] else "ground_truth"
+    label = next(k for k, v in REFERENCES.items() if v == source)
+    from datasets.formats import format_names
+    from evaluation.metrics import normaliser as norm
+
+    formats = Counter(r.dataset for r in has[source] if r.dataset in format_names())
+    if formats:
+        return label, default_normaliser(formats.most_common(1)[0][0], schema)
+    refs = [store.latest(r.id, source=source).points for r in has[source]]
+    refs = [p for p in refs if p.shape == (schema.num_points, 2)]
+    if not refs or getattr(schema, "interocular", None) is None:
+        return label, default_normaliser(None, schema)
+    # a folder of unknown format: inter-ocular only when every face shows both eyes well apart (on profile
+    # faces, as in AFLW2000-3D, the eye corners nearly meet and the box normaliser is the customary one)
+    pts = np.stack(refs).astype(np.float64)
+    ratio = norm(pts, schema, "interocular") / norm(pts, schema, "box")
+    return label, "interocular" if float(ratio.min()) >= 0.25 else "box"

@@ -56,13 +56,15 @@ def user_errors(fn: Callable) -> Callable:
             raise
         except ConflictError as exc:
             by = f" by {exc.author}" if exc.author else " in another tab or by another person"
+            opened = (f"after you opened version {exc.expected}" if exc.expected is not None
+                      else "after you opened it (it had no saved version then)")
             raise gr.Error(
-                f"Not saved: image {exc.image_id} was saved{by} (version {exc.actual}) after you opened "
-                f"version {exc.expected}. Nothing was overwritten. Your edits are still on screen; "
-                "press 'Reload saved' to see the other version.", title="Edit conflict", duration=None) from None
-        except (DataError, ValueError, KeyError) as exc:
+                f"Not saved: image {exc.image_id} was saved{by} (version {exc.actual}) {opened}. Nothing was "
+                "overwritten. Your edits are still on screen; press 'Reload saved version' to see the other "
+                "version.", title="Edit conflict", duration=None, print_exception=False) from None
+        except (DataError, ValueError, KeyError) as exc:  # the user's to fix: a message, no server traceback
             msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-            raise gr.Error(msg, title=type(exc).__name__) from None
+            raise gr.Error(msg, title=type(exc).__name__, print_exception=False) from None
 
     return wrapper
 
@@ -71,11 +73,12 @@ def render(svc: Services, state: EditState) -> str:
     """The editor's HTML for ``state``."""
     if state.image_id is None:
         return editor.render(image_url=None, width=640, height=480)
-    caption = f"{state.name} · {state.width}×{state.height} px"
+    caption = f"{state.name} · {state.width}×{state.height} px · points: {state.origin or ORIGINS['prediction']}"
     return editor.render(image_url=state.url, width=state.width, height=state.height, points=state.points,
                          visibility=state.visibility, touched=state.touched, selected=state.selected,
                          names=svc.schema.names, edges=svc.schema.edges, box=state.box, confidence=state.confidence,
-                         image_id=state.image_id, caption=caption, status_html=readout_html(svc, state))
+                         image_id=state.image_id, caption=caption, status_html=readout_html(svc, state),
+                         origin=state.origin or ORIGINS["prediction"])
 
 
 def info_markdown(svc: Services, state: EditState, order: list[int] | None = None) -> str:
@@ -131,7 +134,7 @@ def point_markdown(svc: Services, state: EditState) -> tuple[str, str | None]:
         return "Click a point to select it, then set its visibility.", None
     x, y = state.points[i]
     vis = editing.VISIBILITY_NAMES[int(state.visibility[i])]
-    origin = "placed by you" if i in state.touched else "model prediction"
+    origin = "placed by you" if i in state.touched else (state.origin or ORIGINS["prediction"])
     return (f"Point **#{i} {svc.schema.names[i]}** ({svc.schema.group_of(i).replace('_', ' ')}) at "
             f"x {x:.1f}, y {y:.1f} px · {origin}", vis)
 
@@ -152,8 +155,24 @@ def queue_rows(svc: Services, filter_label: str, sort_label: str):
 VIEW_OUTPUTS = ("editor", "state", "info", "point", "visibility", "x0", "y0", "x1", "y1")
 
 
+#: annotation source -> what the editor calls the points it opened with
+ORIGINS = {"prediction": "model prediction", "ground_truth": "imported ground truth", "correction": "saved version"}
+
+
+def with_origin(svc: Services, state: EditState) -> EditState:
+    """``state`` with ``origin`` looked up once: the model's prediction keeps the model's per-point confidence
+    (red outlines, constraint weights); imported ground truth and saved versions have none."""
+    if state.image_id is None or state.origin is not None:
+        return state
+    ann = svc.store.latest(state.image_id)
+    origin = ORIGINS.get(ann.source, ann.source) if ann is not None else ORIGINS["prediction"]
+    conf = state.confidence if origin == ORIGINS["prediction"] else None
+    return dataclasses.replace(state, origin=origin, confidence=conf)
+
+
 def view(svc: Services, state: EditState, order: list[int] | None) -> tuple:
     """Everything the Annotate tab shows for ``state`` (see ``VIEW_OUTPUTS``)."""
+    state = with_origin(svc, state)
     point, vis = point_markdown(svc, state)
     box = state.box if state.box is not None else (None,) * 4
     return (render(svc, state), state, info_markdown(svc, state, order), point, vis, *[None if v is None else round(float(v), 1) for v in box])
@@ -179,16 +198,72 @@ def on_open(svc: Services, state: EditState, image_id: int | None, order: list[i
 
 @user_errors
 def on_step(svc: Services, state: EditState, order: list[int], delta: int):
-    """Next (+1) / previous (-1) face in the queue order shown, saving unsaved edits first.
-    Outputs: VIEW_OUTPUTS."""
+    """Next (+1) / previous (-1) face in the queue order shown. With unsaved edits nothing moves yet: the
+    page asks to save, discard or stay (``on_leave``). Outputs: VIEW_OUTPUTS + (leave target, leave prompt)."""
     target = queue_view.step(order, state.image_id, delta)
     if target is None:
         gr.Info("The queue is empty with this filter: change the filter in the Queue tab.")
-        return view(svc, state, order)
-    if state.dirty:
-        state = save(svc, state)
-        gr.Info(f"Saved version {state.base_version} of image {state.image_id} before moving on.")
+        return (*view(svc, state, order), None, gr.Group(visible=False))
+    if state.dirty and target != state.image_id:
+        return (*view(svc, state, order), {"target": int(target), "delta": int(delta)}, gr.Group(visible=True))
+    return (*_go(svc, state, order, target, delta), None, gr.Group(visible=False))
+
+
+def _go(svc: Services, state: EditState, order: list[int], target: int, delta: int) -> tuple:
+    """VIEW_OUTPUTS of ``target``, saying so when the step wrapped around the end of the queue."""
+    if order and state.image_id in order and target in order:
+        i, j = order.index(state.image_id), order.index(target)
+        if delta > 0 and j < i:
+            gr.Info("That was the last face in this order: back to the first one.")
+        elif delta < 0 and j > i:
+            gr.Info("That was the first face in this order: on to the last one.")
     return view(svc, load_state(svc, target), order)
+
+
+@user_errors
+def on_leave(svc: Services, state: EditState, order: list[int], pending: dict | None, action: str):
+    """The answer to "unsaved changes": ``save`` (then move on), ``discard`` (move on without saving) or
+    ``stay``. Outputs: VIEW_OUTPUTS + (leave target, leave prompt)."""
+    if action not in ("save", "discard", "stay"):
+        raise ValueError(f"unknown answer {action!r}; choose save, discard or stay")
+    if action == "stay" or not pending or state.image_id is None:
+        return (*view(svc, state, order), None, gr.Group(visible=False))
+    if action == "save" and state.dirty:
+        state = save(svc, state)
+        gr.Info(f"Saved version {state.base_version} of {state.name}.")
+    return (*_go(svc, state, order, int(pending["target"]), int(pending.get("delta", 1))), None,
+            gr.Group(visible=False))
+
+
+@user_errors
+def on_goto(svc: Services, state: EditState, order: list[int], number):
+    """Go to face number ``number`` (1-based) of the queue order shown (G); asks first when there are
+    unsaved changes. Outputs: VIEW_OUTPUTS + (leave target, leave prompt)."""
+    if not order:
+        raise ValueError("the queue is empty with this filter: change the filter in the Queue tab")
+    try:
+        n = int(number)
+    except (TypeError, ValueError):
+        raise ValueError(f"type a face number from 1 to {len(order)}") from None
+    if not 1 <= n <= len(order):
+        raise ValueError(f"there is no face #{n} in this order: type a number from 1 to {len(order)}")
+    target = int(order[n - 1])
+    if state.dirty and target != state.image_id:
+        return (*view(svc, state, order), {"target": target, "delta": 0}, gr.Group(visible=True))
+    return (*view(svc, load_state(svc, target), order), None, gr.Group(visible=False))
+
+
+@user_errors
+def on_done(svc: Services, state: EditState, order: list[int]):
+    """Save as done and open the next face of the queue (D). Outputs: VIEW_OUTPUTS."""
+    if state.image_id is None:
+        raise ValueError("no image is open")
+    state = save(svc, state, "done")
+    gr.Info(f"Saved version {state.base_version} of {state.name}: marked done.")
+    target = queue_view.step(order, state.image_id, 1)
+    if target is None or target == state.image_id:
+        return view(svc, state, order)
+    return _go(svc, state, order, target, 1)
 
 
 def on_drag(svc: Services, state: EditState, stiffness: float, mirror: bool, evt: gr.EventData):

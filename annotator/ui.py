@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from annotator import editor, evaluation_view, handlers as h, queue as queue_view
+from annotator import editing, editor, evaluation_view, handlers as h, queue as queue_view
 from annotator.editing import EditState
 from datasets.formats import format_names
 from evaluation.metrics import NORMALISERS
@@ -45,6 +45,7 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
         state = gr.State(EditState())
         order = gr.State([])
         worst_ids = gr.State([])
+        leave_target = gr.State(None)
         gr.Markdown(f"## ASMNet Studio · 68-point facial landmarks\n"
                     f"Workspace `{ws_name}` · saving as **{svc.author}** · model `{model_name}`",
                     elem_classes="asm-header")
@@ -54,21 +55,36 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3, min_width=480):
                         with gr.Row():
-                            prev_btn = gr.Button("◀ Save and previous  (P)", elem_id="btn-prev", size="sm")
-                            next_btn = gr.Button("Save and next ▶  (N)", elem_id="btn-next", size="sm",
+                            prev_btn = gr.Button("◀ Previous  (P)", elem_id="btn-prev", size="sm")
+                            next_btn = gr.Button("Next ▶  (N)", elem_id="btn-next", size="sm",
                                                  variant="primary")
+                            goto = gr.Number(None, label="Go to # in the queue (G)", precision=0, minimum=1,
+                                             elem_id="goto-number", min_width=80, scale=0)
+                        with gr.Group(visible=False, elem_id="leave-prompt") as leave_box:
+                            gr.Markdown("**This face has unsaved changes.** Save them before moving on?",
+                                        padding=True)
+                            with gr.Row():
+                                leave_save = gr.Button("Save and go", elem_id="btn-leave-save", size="sm",
+                                                       variant="primary")
+                                leave_discard = gr.Button("Discard and go", elem_id="btn-leave-discard", size="sm",
+                                                          variant="stop")
+                                leave_stay = gr.Button("Stay on this face", elem_id="btn-leave-stay", size="sm")
                         ed = editor.landmark_editor()
-                        gr.Markdown("**Legend** · cyan: the model's points (red outline: the model is unsure, "
-                                    "check it) · orange: points you placed (kept fixed when you move others) · "
+                        gr.Markdown("**Legend** · cyan: the points as opened: the model's prediction, or the "
+                                    "imported ground truth / saved version (the line above the image says which; "
+                                    "red outline: the model is unsure of its point, check it) · orange: points you "
+                                    "placed (kept fixed when you move others) · "
                                     "hollow dashed: occluded · red fill: outside the image · dashed yellow box: the "
                                     "face box the model used (drag its corners to re-run the model).",
                                     elem_classes="asm-small")
                     with gr.Column(scale=1, min_width=320):
                         info = gr.Markdown()
                         with gr.Group():
-                            stiffness = gr.Slider(0, 1, value=1.0, step=0.05, label="Shape constraint",
-                                                  info="After a drag, the other points move to the closest "
-                                                       "plausible face. 0 = free drag (only that point moves).")
+                            stiffness = gr.Slider(0, 1, value=editing.DEFAULT_STIFFNESS, step=0.05,
+                                                  label="Shape constraint",
+                                                  info="After a drag, the other points follow it as the shape "
+                                                       "model expects (points the model is unsure of more). "
+                                                       "0 = free drag (only that point moves).")
                             mirror = gr.Checkbox(False, label="Mirror mode (M): the left/right partner moves "
                                                               "symmetrically", elem_id="chk-mirror")
                         with gr.Row():
@@ -120,10 +136,12 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
                     add_msg = gr.Markdown()
             # ------------------------------------------------------------------ Evaluate
             with gr.Tab("Evaluate", id="evaluate") as eval_tab:
+                ref0, norm0 = evaluation_view.default_choices(svc.store, svc.schema)
                 with gr.Row():
-                    reference = gr.Radio(list(evaluation_view.REFERENCES), value=evaluation_view.DEFAULT_REFERENCE,
+                    reference = gr.Radio(list(evaluation_view.REFERENCES), value=ref0, elem_id="eval-reference",
                                          label="Compare the model's predictions with")
-                    normaliser = gr.Dropdown(list(NORMALISERS), value="interocular", label="NME normalised by")
+                    normaliser = gr.Dropdown(list(NORMALISERS), value=norm0, label="NME normalised by",
+                                             elem_id="eval-normaliser")
                     eval_btn = gr.Button("Refresh", size="sm", scale=0, elem_id="btn-evaluate")
                 eval_summary = gr.Markdown()
                 with gr.Row():
@@ -188,12 +206,19 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
             after_edit(btn.click(h.bind(h.on_edit, svc, action=action), [state], edit_out, show_progress="hidden"))
 
         refresh_queue = h.bind(h.on_queue, svc)
-        for btn, status in ((save_btn, None), (done_btn, "done"), (reviewed_btn, "reviewed")):
+        for btn, status in ((save_btn, None), (reviewed_btn, "reviewed")):
             btn.click(h.bind(h.on_save, svc, status=status), [state, order], [ed, state, info]) \
                 .then(refresh_queue, [flt, srt], queue_out, show_progress="hidden")
+        done_btn.click(h.bind(h.on_done, svc), [state, order], view_out) \
+            .then(refresh_queue, [flt, srt], queue_out, show_progress="hidden")
+        leave_out = view_out + [leave_target, leave_box]
+        for btn, action in ((leave_save, "save"), (leave_discard, "discard"), (leave_stay, "stay")):
+            btn.click(h.bind(h.on_leave, svc, action=action), [state, order, leave_target], leave_out) \
+                .then(refresh_queue, [flt, srt], queue_out, show_progress="hidden")
+        goto.submit(h.bind(h.on_goto, svc), [state, order, goto], leave_out)
         reload_btn.click(h.bind(h.on_reload, svc), [state, order], view_out)
         for btn, delta in ((next_btn, 1), (prev_btn, -1)):
-            btn.click(h.bind(h.on_step, svc, delta=delta), [state, order], view_out) \
+            btn.click(h.bind(h.on_step, svc, delta=delta), [state, order], leave_out) \
                 .then(refresh_queue, [flt, srt], queue_out, show_progress="hidden")
         after_edit(rerun_btn.click(h.bind(h.on_rerun, svc), [state, x0, y0, x1, y1], edit_out))
         detect_btn.click(h.bind(h.on_detect, svc), [state], [x0, y0, x1, y1])

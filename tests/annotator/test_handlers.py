@@ -81,17 +81,66 @@ def test_save_versions_and_conflict(svc):
     assert done.status == "done" and svc.store.latest(2).version == 2
 
 
-def test_step_autosaves_and_follows_the_order(svc):
+def test_step_asks_before_leaving_unsaved_edits(svc):
+    """Next with unsaved edits moves nowhere and shows the save / discard / stay prompt; each answer does
+    what it says; a step past the last face says that it wraps."""
     table, order, counts = h.queue_rows(svc, "all images", "image order")
-    assert order == [1, 2, 3] and "3 images" in counts and list(table.columns) == queue_view.COLUMNS
+    assert order == [1, 2, 3]
     out = h.on_open(svc, h.load_state(svc, 1), 1, order)
-    state = out[1]
-    state = editing.move_point(state, 0, 5, 5, stiffness=0)
+    state = editing.move_point(out[1], 0, 5, 5, stiffness=0)
     out = h.on_step(svc, state, order, 1)
-    assert out[1].image_id == 2 and svc.store.latest(1).version == 1
-    out = h.on_step(svc, out[1], order, -1)
-    assert out[1].image_id == 1 and out[1].points[0].tolist() == [5, 5]
-    assert len(out) == len(h.VIEW_OUTPUTS)
+    n = len(h.VIEW_OUTPUTS)
+    assert len(out) == n + 2 and out[1].image_id == 1 and out[n] == {"target": 2, "delta": 1}
+    assert out[n + 1].visible is True and svc.store.latest(1) is None, "nothing saved, nothing moved"
+    stay = h.on_leave(svc, out[1], order, out[n], "stay")
+    assert stay[1].image_id == 1 and stay[1].dirty and stay[n] is None and stay[n + 1].visible is False
+    gone = h.on_leave(svc, out[1], order, out[n], "discard")
+    assert gone[1].image_id == 2 and svc.store.latest(1) is None
+    back = h.on_leave(svc, out[1], order, out[n], "save")
+    assert back[1].image_id == 2 and svc.store.latest(1).points[0].tolist() == [5, 5]
+    clean = h.on_step(svc, back[1], order, -1)
+    assert clean[1].image_id == 1 and clean[1].points[0].tolist() == [5, 5] and clean[n] is None
+    infos = []
+    orig = gr.Info
+    gr.Info = lambda msg, *a, **k: infos.append(msg)
+    try:
+        last = h.on_step(svc, h.load_state(svc, 3), order, 1)
+        assert last[1].image_id == 1 and any("last face" in m for m in infos)
+        done = h.on_done(svc, h.load_state(svc, 2), order)
+        assert done[1].image_id == 3 and svc.store.latest(2).status == "done"
+        far = h.on_goto(svc, h.load_state(svc, 1), order, 3)
+        assert far[1].image_id == 3
+    finally:
+        gr.Info = orig
+    with pytest.raises(gr.Error, match="from 1 to 3"):
+        h.on_goto(svc, h.load_state(svc, 1), order, 7)
+
+
+def test_user_errors_say_what_to_do_without_a_server_traceback(svc):
+    from datasets.errors import ConflictError
+
+    def conflict():
+        raise ConflictError(5, None, 1, "ann")
+    with pytest.raises(gr.Error) as exc:
+        h.user_errors(conflict)()
+    msg = str(exc.value)
+    assert "version None" not in msg and "no saved version then" in msg and "'Reload saved version'" in msg
+    assert exc.value.print_exception is False
+    with pytest.raises(gr.Error) as exc:
+        h.user_errors(lambda: (_ for _ in ()).throw(ValueError("bad box")))()
+    assert exc.value.print_exception is False
+
+
+def test_imported_ground_truth_is_not_called_the_models(svc):
+    state = h.load_state(svc, 1)
+    assert h.view(svc, state, [1])[1].origin == "model prediction"
+    pts = state.points + 3
+    svc.store.save_annotation(1, pts, author="import", source="ground_truth", status="todo",
+                             base_version=None)
+    html, opened = h.view(svc, h.load_state(svc, 1), [1])[:2]
+    assert opened.origin == "imported ground truth" and opened.confidence is None
+    assert "points: imported ground truth" in html and "lm-lowconf" not in html
+    assert "model prediction" not in html
 
 
 def test_queue_filter_and_least_certain_first(svc):
