@@ -1,25 +1,28 @@
 """Batch pre-labelling on every core: decode + detect in a worker pool while the network runs.
 
     from asmnet.predictor import Predictor
-    from asmnet.prelabel import prelabel_images
+    from asmnet.prelabel import prelabel_faces, prelabel_images
 
     predictor = Predictor.default(fast=True)
-    preds = prelabel_images(predictor, paths, boxes=None, batch_size=32, workers=2,
-                            progress=lambda done, total: print(done, total),
-                            on_batch=lambda indices, preds: store(indices, preds))
+    faces = prelabel_faces(predictor, paths, boxes=None, batch_size=32, workers=2,
+                           progress=lambda done, total: print(done, total),
+                           on_batch=lambda indices, faces: store(indices, faces))
+    preds = prelabel_images(predictor, paths)          # one face per image: the largest
 
 The pipeline: ``workers`` pool workers decode the images (``datasets.images.load_image``) and, where no
-box is given, find the face (``face_box``: ``Predictor.face_box``'s rule, the bundled detector, else the
-whole image); the calling thread takes them in input order, ``batch_size`` at a time, and runs
-``Predictor.predict_batch`` on each batch (crop, network on the face and its mirror, confidence,
-uncertainty) while the pool already prepares the next ``prefetch`` batches (bounded memory).
+box is given, find every face (``asmnet.detect.face_boxes``); the calling thread takes them in input
+order, ``batch_size`` images at a time, and runs the network on every face of the batch (crop, network on
+the face and its mirror, confidence, uncertainty; a detected face's box is refined by the model itself,
+``asmnet.refine.predict_refined``) while the pool already prepares the next ``prefetch`` batches (bounded
+memory). An image where no face is found gets no prediction (``prelabel_faces``: an empty list;
+``prelabel_images``: ``empty_prediction`` with ``extras["error"] == NO_FACE``): nothing is guessed.
 
 Pool kind (``pool``): threads overlap everything that releases the GIL (Pillow decoding, OpenCV, PyTorch,
 onnxruntime); dlib's HOG detector holds the GIL, so ``"auto"`` uses worker *processes* (spawned, not
 forked: the parent's PyTorch / OpenMP threads do not survive a fork) when detection is needed and dlib is
 the detector here, threads otherwise (a script that ends up with processes must keep its top-level code
 under ``if __name__ == "__main__":``, as ``multiprocessing``'s spawn start needs). The results equal ``predictor.predict_batch(images, boxes)`` on the
-same inputs.
+same inputs when every box is given.
 """
 from __future__ import annotations
 
@@ -34,6 +37,11 @@ from datasets.errors import ImageError
 
 ON_ERROR = ("raise", "skip")
 POOLS = ("auto", "thread", "process")
+#: ``extras["error"]`` of an image where the detector found no face
+NO_FACE = "no face found"
+#: faces after the largest must score at least this (MTCNN's O-net probability) to be pre-labelled: the
+#: largest face is what a photo is usually about; further detections are more often false alarms
+EXTRA_FACE_MIN_SCORE = 0.9
 
 
 def empty_prediction(box=None, error: str | None = None):
@@ -48,22 +56,41 @@ def empty_prediction(box=None, error: str | None = None):
 
 def face_box(image: np.ndarray, crop_margin: float) -> np.ndarray:
     """``Predictor.face_box`` without the predictor (no torch import in pool processes): the largest
-    detected face's landmark-box estimate, else the centred square of side min(w, h) / crop_margin (4,)."""
-    from asmnet.detect import detect_faces, face_box_from_detection
+    detected face's landmark-box estimate, else the centred square of side min(w, h) / crop_margin (4,)
+    (for callers that need one box per image whatever happens, e.g. ``asmnet predict`` on a benchmark;
+    the pre-label pipeline does not guess)."""
+    from asmnet.detect import face_boxes
 
-    boxes = detect_faces(image)
+    boxes = face_boxes(image)
     if len(boxes):
-        return face_box_from_detection(boxes[0])
+        return boxes[0]
     h, w = image.shape[:2]
     side = min(w, h) / crop_margin
     cx, cy = (w - 1) / 2, (h - 1) / 2
     return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
 
 
-def _prepare(item: Any, box: Any, crop_margin: float, index: int) -> tuple[Any, Any, str | None, str | None]:
-    """(image, box, error reason, error path) for one item: decode, and detect when ``box`` is None.
+def detected_faces(image: np.ndarray, max_faces: int | None = None) -> np.ndarray:
+    """(F, 4) float32 landmark boxes of the faces to pre-label in ``image``: the largest face the detector
+    finds, then the others scoring at least ``EXTRA_FACE_MIN_SCORE`` (at most ``max_faces`` in all);
+    (0, 4) when none is found."""
+    from asmnet.detect import DETECTION_TO_FACE, detect_faces_scored, detector_name, face_box_from_detection
 
-    Runs in a pool worker (thread or process): no predictor object is needed, only its crop margin.
+    backend = detector_name()
+    boxes, scores = detect_faces_scored(image, backend=backend)
+    keep = [i for i in range(len(boxes)) if i == 0 or scores[i] >= EXTRA_FACE_MIN_SCORE]
+    keep = keep[:max_faces] if max_faces is not None else keep
+    if not keep or backend not in DETECTION_TO_FACE:
+        return np.zeros((0, 4), np.float32)
+    return np.stack([face_box_from_detection(boxes[i], backend) for i in keep]).astype(np.float32)
+
+
+def _prepare(item: Any, box: Any, crop_margin: float, index: int, max_faces: int | None = None,
+             detect: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[Any, Any, str | None, str | None]:
+    """(image, boxes (F, 4) or None, error reason, error path) for one item: decode, and detect every face
+    when ``box`` is None (F may be 0); a given box is returned as (1, 4).
+
+    Runs in a pool worker (thread or process): no predictor object is needed.
     """
     try:
         if isinstance(item, np.ndarray):
@@ -79,9 +106,14 @@ def _prepare(item: Any, box: Any, crop_margin: float, index: int) -> tuple[Any, 
         return None, None, exc.reason, exc.path
     except OSError as exc:
         return None, None, str(exc), str(item)
-    if box is None and img.dtype == np.uint8 and img.ndim in (2, 3):
-        box = face_box(img, crop_margin)
-    return img, None if box is None else np.asarray(box, np.float32), None, None
+    if box is not None:
+        return img, np.asarray(box, np.float32).reshape(1, 4), None, None
+    if img.dtype == np.uint8 and img.ndim in (2, 3):
+        if detect is None:
+            return img, detected_faces(img, max_faces), None, None
+        found = np.asarray(detect(img), np.float32).reshape(-1, 4)
+        return img, found[:max_faces] if max_faces is not None else found, None, None
+    return img, None, None, None  # predict_batch names the bad array
 
 
 def _needs_processes(boxes: Sequence | None, n: int) -> bool:
@@ -95,24 +127,52 @@ def _needs_processes(boxes: Sequence | None, n: int) -> bool:
 def prelabel_images(predictor, paths_or_images: Sequence[Any], boxes: Sequence | None = None, *,
                     batch_size: int = 32, workers: int = 2, progress: Callable[[int, int], None] | None = None,
                     on_batch: Callable[[list[int], list], None] | None = None, on_error: str = "raise",
-                    pool: str = "auto", prefetch: int = 2) -> list:
-    """Predict one face per image for many images, decoding and detecting in parallel with inference.
+                    pool: str = "auto", prefetch: int = 2, refine: int | None = None,
+                    detect: Callable[[np.ndarray], np.ndarray] | None = None) -> list:
+    """Predict one face per image for many images: the given box, else the largest face found.
+
+    Same arguments as ``prelabel_faces``. Returns one ``Prediction`` per item, in input order; an item
+    where no face is found gets ``empty_prediction`` with ``extras["error"] == NO_FACE`` ((0, 2) points).
+    ``on_batch(indices, predictions)`` receives one prediction per item as well.
+    """
+    def first(faces: list):
+        return faces[0] if faces else empty_prediction(error=NO_FACE)
+
+    adapter = None if on_batch is None else (lambda idx, faces: on_batch(idx, [first(f) for f in faces]))
+    out = prelabel_faces(predictor, paths_or_images, boxes, batch_size=batch_size, workers=workers,
+                         progress=progress, on_batch=adapter, on_error=on_error, pool=pool, prefetch=prefetch,
+                         refine=refine, max_faces=1, detect=detect)
+    return [first(f) for f in out]
+
+
+def prelabel_faces(predictor, paths_or_images: Sequence[Any], boxes: Sequence | None = None, *,
+                    batch_size: int = 32, workers: int = 2, progress: Callable[[int, int], None] | None = None,
+                    on_batch: Callable[[list[int], list], None] | None = None, on_error: str = "raise",
+                    pool: str = "auto", prefetch: int = 2, refine: int | None = None,
+                    max_faces: int | None = None, detect: Callable[[np.ndarray], np.ndarray] | None = None
+                    ) -> list[list]:
+    """Predict every face of many images, decoding and detecting in parallel with inference.
 
     Args:
         predictor: an ``asmnet.predictor.Predictor`` (any backend, see ``asmnet.fast``).
         paths_or_images: image files (str / Path) or (H, W, 3) uint8 RGB arrays, mixed freely.
         boxes: None, or one face box (4,) x0, y0, x1, y1 pixels (or None = detect) per item.
-        batch_size: faces per network call.
+        batch_size: images per batch (and faces per network call).
         workers: pool workers for decoding / detection (0 = all in the calling thread, no pipeline).
         progress: ``progress(done, total)`` after each batch.
-        on_batch: ``on_batch(indices, predictions)`` after each batch, in input order, before ``progress``
+        on_batch: ``on_batch(indices, faces)`` after each batch, in input order, before ``progress``
             (e.g. store the predictions as they come, so an interrupted run keeps what it finished).
         on_error: ``"raise"`` (an unreadable image raises its ``ImageError``) or ``"skip"`` (its slot gets
-            ``empty_prediction`` with ``extras["error"]`` naming the file and reason).
+            ``[empty_prediction]`` with ``extras["error"]`` naming the file and reason).
         pool: ``"thread"``, ``"process"`` or ``"auto"`` (see the module docstring).
         prefetch: how many batches the pool may prepare ahead of the network.
+        refine: network passes for a *detected* face (``asmnet.refine``; default ``REFINE_PASSES``); a
+            given box is used as it is (one pass).
+        max_faces: pre-label at most this many faces per image (largest first; default: all found).
+        detect: image (H, W, 3) uint8 -> (F, 4) landmark boxes, largest first (default ``detected_faces``:
+            the bundled detector); it must be picklable for a process pool.
     Returns:
-        One ``Prediction`` per item, in input order.
+        Per item, in input order, a list of ``Prediction`` (largest face first; empty when no face is found).
     """
     n = len(paths_or_images)
     if boxes is not None and len(boxes) != n:
@@ -126,7 +186,10 @@ def prelabel_images(predictor, paths_or_images: Sequence[Any], boxes: Sequence |
     if pool not in POOLS:
         raise ValueError(f"unknown pool {pool!r}; choose one of {list(POOLS)}")
     prefetch = max(1, int(prefetch))
-    margin = float(predictor.crop_margin)
+    from asmnet.refine import REFINE_PASSES, predict_refined
+
+    passes = REFINE_PASSES if refine is None else int(refine)
+    margin = float(getattr(predictor, "crop_margin", 1.0))  # passed on to _prepare (unused there now)
     box_of = (lambda i: None) if boxes is None else (lambda i: boxes[i])
 
     results: list = [None] * n
@@ -135,19 +198,25 @@ def prelabel_images(predictor, paths_or_images: Sequence[Any], boxes: Sequence |
 
     def run_batch(start: int, prepared: list[tuple[Any, Any, str | None, str | None]]) -> None:
         nonlocal done
-        ok = []
+        given, found = [], []  # (item j, face f, box): given boxes run once, detected ones are refined
         for j, (_, b, reason, path) in enumerate(prepared):
-            if reason is None:
-                ok.append(j)
-            elif on_error == "raise":
-                raise ImageError(path, reason)
+            results[start + j] = []
+            if reason is not None:
+                if on_error == "raise":
+                    raise ImageError(path, reason)
+                results[start + j] = [empty_prediction(None, f"{path}: {reason}")]
+            elif b is None:
+                given.append((j, 0, None))  # not an image: predict_batch raises naming it
             else:
-                results[start + j] = empty_prediction(b, f"{path}: {reason}")
-        if ok:
-            preds = predictor.predict_batch([prepared[j][0] for j in ok], [prepared[j][1] for j in ok],
-                                            batch_size=batch_size)
-            for j, p in zip(ok, preds):
-                results[start + j] = p
+                target = given if box_of(start + j) is not None else found
+                target += [(j, f, bb) for f, bb in enumerate(b)]
+        for faces, run in ((given, lambda ims, bs: predictor.predict_batch(ims, bs, batch_size=batch_size)),
+                           (found, lambda ims, bs: predict_refined(predictor, ims, bs, passes=passes,
+                                                                   batch_size=batch_size))):
+            if faces:
+                preds = run([prepared[j][0] for j, _, _ in faces], [bb for _, _, bb in faces])
+                for (j, _, _), p in zip(faces, preds):
+                    results[start + j].append(p)
         if on_batch is not None:
             idx = list(range(start, start + len(prepared)))
             on_batch(idx, [results[i] for i in idx])
@@ -157,11 +226,11 @@ def prelabel_images(predictor, paths_or_images: Sequence[Any], boxes: Sequence |
 
     if workers == 0 or n == 0:
         for start in starts:
-            run_batch(start, [_prepare(paths_or_images[i], box_of(i), margin, i)
+            run_batch(start, [_prepare(paths_or_images[i], box_of(i), margin, i, max_faces, detect)
                               for i in range(start, min(start + batch_size, n))])
         return results
 
-    use_processes = pool == "process" or (pool == "auto" and _needs_processes(boxes, n))
+    use_processes = pool == "process" or (pool == "auto" and detect is None and _needs_processes(boxes, n))
     if use_processes:
         import multiprocessing as mp
 
@@ -170,7 +239,7 @@ def prelabel_images(predictor, paths_or_images: Sequence[Any], boxes: Sequence |
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prelabel")
 
     def submit(s: int) -> tuple[int, list]:
-        return s, [executor.submit(_prepare, paths_or_images[i], box_of(i), margin, i)
+        return s, [executor.submit(_prepare, paths_or_images[i], box_of(i), margin, i, max_faces, detect)
                    for i in range(s, min(s + batch_size, n))]
 
     pending: list[tuple[int, list]] = []

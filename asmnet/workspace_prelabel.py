@@ -1,8 +1,17 @@
-"""Re-pre-label a workspace with a (new) model version, keeping every point a person placed.
+"""Pre-label a workspace: new faces (``prelabel_new_faces``), or again with a (new) model version keeping
+every point a person placed (``prelabel_workspace``).
 
     ws = Workspace("project.db")
     predictor, model_id = workspace_predictor(ws)                  # the latest registered version
+    new = prelabel_new_faces(ws, predictor, model_id)              # faces without a prediction yet
     report = prelabel_workspace(ws, predictor, model_id, only_not_done=True)
+
+``prelabel_new_faces`` is the one pre-label step of imports, uploads and the app's start: a face with a
+box (from its dataset, a person or an earlier detection) is predicted in that box; a picture whose face 0
+has no box yet goes through the face detector, and every face found (``asmnet.prelabel.detected_faces``)
+becomes a face of the picture with its box and its prediction (refined by the model, ``asmnet.refine``).
+Where no face is found the face is marked ``box_source="not_found"`` and gets no prediction: the
+annotator then asks for a box instead of guessing one.
 
 Every chosen image gets a new ``PredictionRow`` (points, pose, per-point confidence, face-level
 uncertainty; one transaction per batch). For an image that is *not finished* (status todo / in_progress)
@@ -177,6 +186,91 @@ def workspace_predictor(ws: Workspace, *, model_id: int | None = None, checkpoin
     predictor = Predictor.from_checkpoint(path, device, backend="auto")
     mid = ws.register_model(predictor.name, str(path.resolve()), predictor.sha256, dict(predictor.card))
     return predictor, mid
+
+
+@dataclass
+class NewFacesReport:
+    """What ``prelabel_new_faces`` did.
+
+    Attributes:
+        model_id: the model version whose predictions were stored.
+        predicted: faces that got a prediction.
+        detected: pictures the face detector ran on.
+        faces_added: further faces found on those pictures (added as faces 1, 2, ...).
+        no_face: face ids of the pictures where no face was found (marked ``not_found``).
+        skipped: (face id, reason) for faces that could not be predicted (unreadable file ...).
+    """
+
+    model_id: int
+    predicted: int = 0
+    detected: int = 0
+    faces_added: int = 0
+    no_face: list[int] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"pre-labelled {self.predicted} face(s); detector ran on {self.detected} picture(s): "
+                f"{self.faces_added} further face(s) found, no face in {len(self.no_face)}; "
+                f"skipped {len(self.skipped)}")
+
+
+def prelabel_new_faces(ws: Workspace, predictor, model_id: int, *, image_ids: Iterable[int] | None = None,
+                       batch_size: int = 16, workers: int = 2, detect: Callable | None = None,
+                       progress: Callable[[int, int], None] | None = None) -> NewFacesReport:
+    """Pre-label every face (of ``image_ids``, default all) that has no prediction yet; see the module
+    docstring. Faces marked ``not_found`` are left for a person (give them a box first).
+
+    Args:
+        detect: image (H, W, 3) uint8 -> (F, 4) landmark boxes, largest first (default: the bundled detector,
+            ``asmnet.prelabel.detected_faces``); ``lambda image: np.zeros((0, 4))`` detects nothing.
+        progress: ``progress(done, total)`` over the faces to do, once with done = 0 and after each batch.
+    Returns:
+        ``NewFacesReport``; each batch of predictions (and the faces it found) is stored as it comes.
+    """
+    from asmnet.prelabel import prelabel_faces
+
+    report = NewFacesReport(model_id=int(model_id))
+    recs = ws.images() if image_ids is None else [ws.image(int(i)) for i in image_ids]
+    todo = [r for r in recs if r.box_source != "not_found" and ws.latest_prediction(r.id) is None]
+    boxes = [None if r.box is None else np.asarray(r.box, np.float32) for r in todo]
+    # only a picture's only face searches the picture for further faces
+    alone = [r.box is None and len(ws.faces_of(r.id)) == 1 for r in todo]
+    if progress is not None and todo:
+        progress(0, len(todo))
+
+    def store(indices: list[int], faces: list[list]) -> None:
+        rows = []
+        for i, preds in zip(indices, faces):
+            rec = todo[i]
+            if preds and "error" in (getattr(preds[0], "extras", None) or {}):
+                report.skipped.append((rec.id, str(preds[0].extras["error"])))
+                continue
+            if boxes[i] is None:
+                report.detected += 1
+                if not preds:
+                    ws.set_box(rec.id, None, box_source="not_found")
+                    report.no_face.append(rec.id)
+                    continue
+                first = preds[0].extras.get("first_box", preds[0].box)
+                ws.set_box(rec.id, first, box_source="detector")
+            ids = [rec.id]
+            for p in preds[1:] if alone[i] else []:
+                ids.append(ws.add_face(rec.id, p.extras.get("first_box", p.box), box_source="detector"))
+                report.faces_added += 1
+            for fid, p in zip(ids, preds):
+                rows.append(PredictionRow(image_id=fid, model_id=int(model_id), points=np.asarray(p.points, np.float32),
+                                          pose=None if p.pose is None else np.asarray(p.pose, np.float32),
+                                          confidence=np.asarray(p.confidence, np.float32),
+                                          box=None if p.box is None else np.asarray(p.box, np.float32),
+                                          uncertainty=float(p.uncertainty)))
+        if rows:
+            ws.save_predictions(rows)
+        report.predicted += len(rows)
+
+    prelabel_faces(predictor, [r.path for r in todo], boxes, batch_size=batch_size, workers=workers,
+                   progress=progress, on_batch=store, on_error="skip", detect=detect,
+                   max_faces=None if any(alone) else 1)
+    return report
 
 
 def _box(ws: Workspace, image_id: int, rec) -> np.ndarray | None:

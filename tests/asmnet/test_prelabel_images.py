@@ -8,7 +8,7 @@ import torch
 
 from asmnet.network import create_model
 from asmnet.predictor import Predictor
-from asmnet.prelabel import empty_prediction, face_box, prelabel_images
+from asmnet.prelabel import NO_FACE, empty_prediction, face_box, prelabel_faces, prelabel_images
 from datasets.errors import ImageError
 
 CONFIG = {"model": "asmnet_tiny", "num_points": 68, "input_size": 64, "crop_margin": 1.3, "schema": "ibug68"}
@@ -92,10 +92,36 @@ def test_face_box_equals_the_predictors(predictor, images):
         np.testing.assert_array_equal(face_box(img, predictor.crop_margin), predictor.face_box(img))
 
 
-def test_detection_in_a_process_pool_matches(predictor, images):
-    """No boxes: the face box comes from the detector (or the whole image) in spawned processes."""
-    ref = predictor.predict_batch(images[:3], None)
-    _same(ref, prelabel_images(predictor, images[:3], None, batch_size=2, workers=2, pool="process"))
+def _photos():
+    """Real photographs that ship with scikit-image / matplotlib (the sample workspace's faces)."""
+    from annotator.samples import bundled_faces
+    from datasets.images import load_image
+
+    found = bundled_faces()
+    if len(found) < 2:
+        pytest.skip("the bundled sample photographs are not installed")
+    return [load_image(p) for p, _, _ in found]
+
+
+@pytest.mark.parametrize("pool", ["thread", "process"])
+def test_detection_in_a_pool_matches(predictor, pool):
+    """No boxes: every face comes from the detector in pool workers (spawned processes too), refined by
+    the model as ``predict_refined`` does it."""
+    from asmnet.detect import face_boxes
+    from asmnet.refine import predict_refined
+
+    photos = _photos()
+    boxes = [face_boxes(p)[0] for p in photos]
+    ref = predict_refined(predictor, photos, boxes)
+    _same(ref, prelabel_images(predictor, photos, None, batch_size=2, workers=2, pool=pool))
+
+
+def test_no_face_is_said_not_guessed(predictor, images):
+    """Noise has no face: the result is empty and says why (no centred square)."""
+    out = prelabel_images(predictor, images[:2], None, workers=0)
+    assert [p.points.shape for p in out] == [(0, 2), (0, 2)]
+    assert all(p.extras["error"] == NO_FACE for p in out)
+    assert prelabel_faces(predictor, images[:2], None, workers=0) == [[], []]
 
 
 def test_empty_prediction_is_an_empty_result():
