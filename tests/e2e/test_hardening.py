@@ -17,7 +17,7 @@ from tests.e2e.conftest import Server
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 180_000  # the shared 2-core machine is slow under load
-RED, GREEN = (0, 20, 60, 20), (180, 100, 220, 140)  # squares x0, y0, x1, y1 in the *stored* 240 x 160 grid
+RED, GREEN = (20, 20, 60, 60), (180, 100, 220, 140)  # squares x0, y0, x1, y1 in the *stored* 240 x 160 grid
 
 
 def _photo(path) -> np.ndarray:
@@ -47,10 +47,15 @@ def _open(studio_browser, srv):
     page = studio_browser.new_page(viewport={"width": 1200, "height": 900})
     page.set_default_timeout(TIMEOUT)
     page.goto(srv.url)
-    page.wait_for_selector("#landmark-editor circle[data-index]")
-    page.wait_for_function("() => { const i = document.querySelector('#landmark-editor image');"
-                           " return i && i.getBBox().width > 0; }")
+    page.wait_for_selector("#landmark-editor image")
     return page
+
+
+def _fit(page) -> None:
+    """Show the whole image (the editor opens zoomed to the face box) and wait until the view says so."""
+    page.click("button.lm-zoom[data-zoom='fit']")
+    page.wait_for_function("() => { const s = document.querySelector('#landmark-editor');"
+                           " return s.getAttribute('viewBox') === `-0.5 -0.5 ${s.dataset.width} ${s.dataset.height}`; }")
 
 
 def _colour_at(shot: Image.Image, x: float, y: float) -> np.ndarray:
@@ -77,6 +82,8 @@ def test_orientation_6_photo_points_sit_on_the_stored_pixels(studio_browser, tmp
     srv, _ = _server(tmp_path, make)
     try:
         page = _open(studio_browser, srv)
+        page.wait_for_selector("#landmark-editor circle[data-index]")
+        _fit(page)
         svg = page.locator("#landmark-editor")
         assert svg.get_attribute("data-width") == "240" and svg.get_attribute("data-height") == "160"
         centres = {}
