@@ -17,6 +17,7 @@ import gradio as gr
 import numpy as np
 
 from annotator import editing, editor, queue as queue_view
+from annotator.messages import plain, toast_text
 from annotator.editing import EditState
 from annotator.session import (Services, add_uploads, autosave, ensure_prediction, export_zip,  # noqa: F401
                                load_state, prelabel_all, save)
@@ -55,7 +56,7 @@ def user_errors(fn: Callable) -> Callable:
         except gr.Error:
             raise
         except ConflictError as exc:
-            by = f" by {exc.author}" if exc.author else " in another tab or by another person"
+            by = f" by {toast_text(exc.author)}" if exc.author else " in another tab or by another person"
             opened = (f"after you opened version {exc.expected}" if exc.expected is not None
                       else "after you opened it (it had no saved version then)")
             raise gr.Error(
@@ -64,7 +65,7 @@ def user_errors(fn: Callable) -> Callable:
                 "version.", title="Edit conflict", duration=None, print_exception=False) from None
         except (DataError, ValueError, KeyError) as exc:  # the user's to fix: a message, no server traceback
             msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-            raise gr.Error(msg, title=type(exc).__name__, print_exception=False) from None
+            raise gr.Error(toast_text(msg), title=type(exc).__name__, print_exception=False) from None
 
     return wrapper
 
@@ -89,13 +90,13 @@ def info_markdown(svc: Services, state: EditState, order: list[int] | None = Non
     pos = ""
     if order and state.image_id in order:
         pos = f" · {order.index(state.image_id) + 1} of {len(order)} in the queue"
-    lines.append(f"**{state.name}** (id {state.image_id}){pos}")
+    lines.append(f"**{plain(state.name)}** (id {state.image_id}){pos}")
     hist = svc.store.history(state.image_id)
     status = STATUS_LABELS.get(state.status, state.status)
     if hist:
         last = hist[-1]
         lines.append(f"Status **{status}** · version {last.version} ({last.source.replace('_', ' ')}) saved by "
-                     f"{last.author}, {last.created_at[:16].replace('T', ' ')} UTC · {len(hist)} version(s)")
+                     f"{plain(last.author)}, {last.created_at[:16].replace('T', ' ')} UTC · {len(hist)} version(s)")
     else:
         lines.append(f"Status **{status}** · not saved yet (showing the model's prediction)")
     pred = svc.store.latest_prediction(state.image_id)
