@@ -20,6 +20,7 @@ import numpy as np
 from annotator import editing
 from annotator.editing import EditState
 from annotator.queue import STATUS_LABELS
+from datasets.errors import DataError
 from datasets.images import load_image
 from datasets.schemas import LandmarkSchema, get_schema
 from datasets.store import PredictionRow, Workspace
@@ -235,21 +236,63 @@ def add_uploads(svc: Services, files: list[str], progress: Callable[[int, int], 
         raise ValueError("this workspace has no folder for uploaded images")
     svc.upload_dir.mkdir(parents=True, exist_ok=True)
     ids = []
-    for n, f in enumerate(files, start=1):
+    refused = []
+    for n, f in enumerate(files, start=1):  # one bad file is reported; the others are still added
         src = Path(f)
-        dst = svc.upload_dir / src.name
-        k = 1
-        while dst.exists() and not _same_file(src, dst):
-            dst = svc.upload_dir / f"{src.stem}-{k}{src.suffix}"
-            k += 1
-        if not dst.exists():
-            shutil.copyfile(src, dst)
-        image_id = svc.store.add_image(dst, dataset="uploads")
-        ensure_prediction(svc, image_id)
-        ids.append(image_id)
+        try:
+            ids.append(_add_upload(svc, src))
+        except (DataError, ValueError, OSError) as exc:
+            refused.append(f"{src.name}: {getattr(exc, 'reason', None) or exc}")
+        finally:
+            _drop_upload_temp(src)
         if progress is not None:
             progress(n, len(files))
+    if refused:
+        from annotator.messages import toast_text
+
+        if not ids:
+            raise ValueError("no image added: " + "; ".join(refused))
+        gr.Warning(toast_text(f"{len(refused)} file(s) not added: " + "; ".join(refused)))
     return ids
+
+
+def _add_upload(svc: Services, src: Path) -> int:
+    """Add one uploaded file (issue 17): only image file names; decoded (and so checked: corrupt, too large)
+    before anything is copied; a copy the store refuses is removed again. Returns its first face's id."""
+    from datasets.images import IMAGE_SUFFIXES
+
+    if src.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ValueError(f"not an image file name (accepted: {' '.join(IMAGE_SUFFIXES)})")
+    pixels = load_image(src)
+    dst = svc.upload_dir / src.name
+    k = 1
+    while dst.exists() and not _same_file(src, dst):
+        dst = svc.upload_dir / f"{src.stem}-{k}{src.suffix}"
+        k += 1
+    created = not dst.exists()
+    if created:
+        shutil.copyfile(src, dst)
+    try:
+        image_id = svc.store.add_image(dst, dataset="uploads")
+    except BaseException:
+        if created:
+            dst.unlink(missing_ok=True)
+        raise
+    ensure_prediction(svc, image_id)
+    svc.url(dst, pixels)  # the display copy from the same decode
+    return image_id
+
+
+def _drop_upload_temp(src: Path) -> None:
+    """Delete an uploaded file from Gradio's upload folder once it has been handled (copied or refused)."""
+    import os
+
+    base = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
+    try:
+        if base in src.resolve().parents:
+            src.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -264,8 +307,31 @@ def export_zip(svc: Services, format: str, statuses: list[str] | None) -> tuple[
     if n == 0:
         which = ", ".join(STATUS_LABELS.get(s, s) for s in statuses) if statuses else "any status"
         raise ValueError(f"nothing to export: no image with an accepted annotation of status {which}")
+    for old in _EXPORTS[:]:  # the previous export was handed to the browser already
+        shutil.rmtree(old, ignore_errors=True)
+        _EXPORTS.remove(old)
     tmp = Path(tempfile.mkdtemp(prefix="asmnet-export-"))
-    out = tmp / f"asmnet-export-{format}"
-    svc.store.export_dataset(out, format, statuses=statuses)
-    archive = shutil.make_archive(str(out), "zip", root_dir=out)
+    try:
+        out = tmp / f"asmnet-export-{format}"
+        svc.store.export_dataset(out, format, statuses=statuses)
+        archive = shutil.make_archive(str(out), "zip", root_dir=out)
+        shutil.rmtree(out, ignore_errors=True)  # only the zip stays, until the next export or exit
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _EXPORTS.append(tmp)
     return Path(archive), n
+
+
+#: export folders of this process still holding a zip for the browser (removed at the next export and at exit)
+_EXPORTS: list[Path] = []
+
+
+def _remove_exports() -> None:
+    for d in _EXPORTS:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+import atexit  # noqa: E402
+
+atexit.register(_remove_exports)

@@ -116,7 +116,7 @@ def test_export_contains_the_moved_point(studio_browser, server):
     page = open_page(studio_browser, server)
     drop = drag(page, 30, 6, -5)
     page.click("#btn-done")
-    page.get_by_text("Status done").first.wait_for()
+    page.get_by_text("marked done").first.wait_for()          # saved as done, then the next face opens
     page.get_by_role("tab", name="Export").click()
     page.click("#btn-export")
     link = page.locator("#export-file a[href*='.zip']").first
