@@ -226,6 +226,20 @@ def evaluate(samples, pred, conf, shape_model, strategies: list[Strategy], norma
     return out
 
 
+def plausibility_shares(samples, pred, shape_model, normaliser: str = "box", schema: str = "ibug68") -> dict:
+    """Share of the ground-truth shapes and of the pre-labels with NME > 10 % that the editor's readout flags
+    (level other than "plausible", ``ShapeModel.plausibility``)."""
+    from evaluation.metrics import nme
+
+    gt = np.stack([s.points for s in samples]).astype(np.float64)
+    e = nme(pred, gt, schema, normaliser)
+    flag = lambda x: shape_model.plausibility(np.asarray(x, np.float64))[1] != "plausible"  # noqa: E731
+    bad = [flag(p) for p, v in zip(pred, e) if v > 10]
+    return {"gt_flagged": float(np.mean([flag(g) for g in gt])), "prelabels_over_10": len(bad),
+            "prelabels_over_10_flagged": float(np.mean(bad)) if bad else None,
+            "prelabels_flagged": float(np.mean([flag(p) for p in pred]))}
+
+
 def run(quick: bool = False, *, data: str | Path | None = None, format: str = "aflw2000", split: str | None = "test",
         subset: str | None = None, limit: int | None = None, normaliser: str = "box", out_dir: Path | None = None,
         strategies: list[Strategy] | None = None) -> dict[str, Any]:
@@ -245,6 +259,7 @@ def run(quick: bool = False, *, data: str | Path | None = None, format: str = "a
     strategies = strategies or default_strategies()
     results = evaluate(samples, pred, conf, shape_model, strategies, normaliser, ds.schema)
     free = results.get("free", {}).get("mean_drags")
+    plaus = plausibility_shares(samples, pred, shape_model, normaliser, ds.schema)
     rows = []
     for name, r in results.items():
         row = {"strategy": name, "stiffness": r["stiffness"], "mean_drags": r["mean_drags"],
@@ -263,7 +278,7 @@ def run(quick: bool = False, *, data: str | Path | None = None, format: str = "a
               "data": str(root), "format": format, "split": split, "subset": subset, "normaliser": normaliser,
               "checkpoint_sha256": predictor.sha256, "model": predictor.name,
               "shape_model": getattr(shape_model, "source", "the checkpoint's shape model"),
-              "prelabel_seconds": t_pre,
+              "prelabel_seconds": t_pre, "plausibility": plaus,
               "notes": [f"{len(samples)} faces; pre-labels from ground-truth landmark boxes with {predictor.name} "
                         f"(sha256 {predictor.sha256[:12]}); NME normalised by {normaliser}; a face never reaching "
                         f"{THRESHOLD} % counts {CAP} drags.",
