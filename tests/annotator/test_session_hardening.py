@@ -1,0 +1,70 @@
+"""Issue 17, items 2, 4 and 11 on the session side: an upload batch refuses non-image names and broken
+files one by one (the rest is added, nothing bad is left in the image folder); the page's image URL is a
+display copy; exports leave no folders behind."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from annotator import session
+from datasets.store import Workspace
+from tests.annotator import synthetic
+
+
+@pytest.fixture
+def svc(tmp_path):
+    store = Workspace(tmp_path / "ws.db")
+    model = synthetic.shape_model()
+    s = session.Services(store=store, predictor=synthetic.FakePredictor(model), shape_model=model,
+                         author="tester", upload_dir=tmp_path / "uploads")
+    yield s
+    store.close()
+
+
+def _png(path, seed):
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (120, 100, 3), dtype=np.uint8)).save(path, "PNG")
+    return path
+
+
+def test_upload_batch_goes_on_after_bad_files(svc, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    good1, good2 = _png(inbox / "a.png", 1), _png(inbox / "b.png", 2)
+    html = _png(inbox / "page.html", 3)            # an image named .html: refused by its name
+    broken = inbox / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    ids = session.add_uploads(svc, [str(good1), str(html), str(broken), str(good2)])
+    assert len(ids) == 2 and len(svc.store.images()) == 2
+    assert sorted(p.name for p in svc.upload_dir.iterdir()) == ["a.png", "b.png"], "no bad file left behind"
+    with pytest.raises(ValueError, match="no image added: page.html: not an image file name"):
+        session.add_uploads(svc, [str(html)])
+
+
+def test_url_is_a_display_copy(svc, tmp_path):
+    f = _png(tmp_path / "x.png", 4)
+    image_id = svc.store.add_image(f)
+    url = svc.url(svc.store.image_path(image_id))
+    assert url.endswith(".png") and str(tmp_path / "ws-display") in url.replace("%2F", "/")
+
+
+def test_exports_leave_no_folders(svc, tmp_path):
+    f = _png(tmp_path / "x.png", 5)
+    image_id = svc.store.add_image(f)
+    svc.store.save_annotation(image_id, synthetic.template_face() * 20 + 50, author="t", base_version=None,
+                              source="ground_truth", status="done")
+    before = set(Path(tempfile.gettempdir()).glob("asmnet-export-*"))
+    first, _ = session.export_zip(svc, "pts", None)
+    second, _ = session.export_zip(svc, "coco", None)
+    assert not first.exists() and second.is_file()
+    assert set(Path(tempfile.gettempdir()).glob("asmnet-export-*")) - before == {second.parent}
+    assert [p.name for p in second.parent.iterdir()] == [second.name], "only the zip stays"
+    session._remove_exports()
+    assert not second.parent.exists()
+    f.unlink()  # a failed export removes its folder at once
+    with pytest.raises(Exception):
+        session.export_zip(svc, "pts", None)
+    assert set(Path(tempfile.gettempdir()).glob("asmnet-export-*")) == before
