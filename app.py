@@ -1,6 +1,6 @@
 """ASMNet Studio's web app: the composition root (arguments -> store + predictor + shape model -> UI).
 
-    python app.py [WORKSPACE.db] [--import DIR --format NAME] [--host HOST] [--port PORT]
+    python app.py [WORKSPACE.db] [--import DIR [--format NAME]] [--host HOST] [--port PORT]
                   [--author NAME] [--auth USER:PASSWORD] [--weights CHECKPOINT.pt]
 
 Without WORKSPACE.db the built-in default workspace opens (created on first start in
@@ -54,8 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"built-in sample workspace opens ({default_workspace_path()})."))
     p.add_argument("workspace", nargs="?", default=None, metavar="WORKSPACE.db",
                    help="workspace file (created when missing)")
-    p.add_argument("--import", dest="import_dir", metavar="DIR", help="import a dataset folder into the workspace")
-    p.add_argument("--format", metavar="NAME", help="format of the --import folder (e.g. pts, aflw2000, wflw, coco, csv)")
+    p.add_argument("--import", dest="import_dir", metavar="DIR",
+                   help="import a dataset folder, or a plain folder of images (pre-labelled), into the workspace")
+    p.add_argument("--format", metavar="NAME", default=None,
+                   help="format of the --import folder: images (a plain folder of jpg/png/bmp/webp files; the "
+                        "default) or a dataset format (e.g. pts, aflw2000, wflw, coco, csv)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: this machine only; others need --auth)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
@@ -73,13 +76,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a non-loopback ``--host`` without ``--auth`` / ``ASMNET_AUTH``."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if bool(args.import_dir) != bool(args.format):
-        parser.error("--import DIR and --format NAME go together")
-    if args.format:
+    from datasets.formats.plain_images import NAME as IMAGES
+
+    if args.format and not args.import_dir:
+        parser.error("--format NAME goes with --import DIR")
+    if args.import_dir:
         from datasets.formats import format_names
 
-        if args.format not in format_names():
-            parser.error(f"unknown --format {args.format!r}; choose one of {format_names()}")
+        args.format = args.format or IMAGES
+        if args.format not in format_names() + [IMAGES]:
+            parser.error(f"unknown --format {args.format!r}; choose one of {format_names() + [IMAGES]}")
     if not 0 < args.port < 65536:
         parser.error(f"--port must be 1..65535, found {args.port}")
     try:
@@ -102,10 +108,10 @@ def _login_name() -> str:
 
 
 def safe_detector():
-    """Face boxes for the model: ``asmnet.detect.detect_faces`` mapped to landmark boxes
-    (``face_box_from_detection``), or a detector that finds nothing when it cannot run here."""
+    """Face boxes for the model: ``asmnet.prelabel.detected_faces`` (the bundled detector's faces as
+    landmark boxes, largest first), or a detector that finds nothing when it cannot run here."""
     try:
-        from asmnet.detect import detect_faces, face_box_from_detection
+        from asmnet.prelabel import detected_faces
     except Exception as exc:  # pragma: no cover - depends on the OpenCV build
         log.warning("face detector unavailable (%s); type face boxes by hand", exc)
         return None
@@ -115,9 +121,8 @@ def safe_detector():
         import numpy as np
 
         try:
-            found = detect_faces(image)
-            return np.asarray([face_box_from_detection(b) for b in found], np.float32).reshape(-1, 4)
-        except Exception as exc:  # an OpenCV build without the cascade module
+            return np.asarray(detected_faces(image), np.float32).reshape(-1, 4)
+        except Exception as exc:  # an OpenCV / onnxruntime build that cannot run the detector
             if not warned:
                 log.warning("face detection failed (%s: %s); the model will use the whole image "
                             "unless you type a face box", type(exc).__name__, exc)
@@ -141,12 +146,22 @@ def create_services(args: argparse.Namespace, *, predictor=None, shape_model=Non
                     progress: bool = True):
     """Open (or create) the workspace, import / pre-label as asked, and bundle the services.
 
-    ``predictor`` / ``shape_model`` default to the shipped model and its shape model.
+    ``predictor`` / ``shape_model`` default to the shipped model and the editor's shape model.
     """
     from annotator import samples, session
     from datasets.schemas import get_schema
     from datasets.store import Workspace
 
+    from datasets.formats.plain_images import NAME as IMAGES, find_images
+
+    ds = None
+    if args.import_dir:  # read first: a missing folder or a bad dataset creates no workspace file
+        if args.format == IMAGES:
+            find_images(args.import_dir)
+        else:
+            from datasets.formats import read_dataset
+
+            ds = read_dataset(args.import_dir, args.format)
     if predictor is None:
         predictor, checkpoint = load_model(args.weights)
     if shape_model is None:  # the editor's shape model (asmnet/weights/editor_shape_model68.npz), calibrated
@@ -164,35 +179,36 @@ def create_services(args: argparse.Namespace, *, predictor=None, shape_model=Non
     if fresh_default:
         samples.add_bundled_faces(store)
     if args.import_dir:
-        from datasets.formats import read_dataset
-
-        ds = read_dataset(args.import_dir, args.format)
-        report = store.import_dataset(ds, author=f"import ({args.author})", progress=_bar("importing", progress))
+        update, close = _bar("importing", progress)
+        try:
+            if ds is None:
+                report = store.import_images(args.import_dir, progress=update)
+            else:
+                report = store.import_dataset(ds, author=f"import ({args.author})", progress=update)
+        finally:
+            close()
         print(f"imported {args.import_dir}: {report.summary()}")
         for problem in (report.skipped + report.problems)[:10]:
             print(f"  skipped: {problem}")
-    missing = sum(store.latest_prediction(r.id) is None for r in store.images())
+    missing = sum(store.latest_prediction(r.id) is None and r.box_source != "not_found" for r in store.images())
     if missing:
-        session.prelabel_all(svc, _bar("pre-labelling", progress))
+        update, close = _bar("pre-labelling", progress, unit="face")
+        try:
+            session.prelabel_all(svc, update)
+        finally:
+            close()
+        no_face = [r.name for r in store.images() if r.box_source == "not_found"]
+        if no_face:
+            print(f"no face found in {len(no_face)} image(s); the app asks for a box there: "
+                  f"{', '.join(no_face[:10])}{' ...' if len(no_face) > 10 else ''}")
     return svc
 
 
-def _bar(desc: str, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
+def _bar(desc: str, enabled: bool, unit: str = "image"):
+    """(update(done, total), close): a bar on a terminal, plain lines in a log (``asmnet.progress``)."""
+    from asmnet.progress import reporter
 
-    bar = {}
-
-    def update(done: int, total: int) -> None:
-        if "b" not in bar:
-            bar["b"] = tqdm(total=total, desc=desc, unit="image")
-        bar["b"].n = done
-        bar["b"].refresh()
-        if done >= total:
-            bar.pop("b").close()
-
-    return update
+    return reporter(desc, unit=unit, enabled=enabled)
 
 
 def create_demo(args: argparse.Namespace, **kwargs):

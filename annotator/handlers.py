@@ -19,8 +19,8 @@ import numpy as np
 from annotator import editing, editor, queue as queue_view
 from annotator.messages import plain, toast_text
 from annotator.editing import EditState
-from annotator.session import (Services, add_uploads, autosave, ensure_prediction, export_zip,  # noqa: F401
-                               load_state, prelabel_all, save)
+from annotator.session import (NO_FACE_NOTICE, Services, add_uploads, autosave, ensure_prediction,  # noqa: F401
+                               export_zip, face_step, load_state, prelabel_all, save)
 from datasets.errors import ConflictError, DataError
 from datasets.images import load_image
 from evaluation import plots
@@ -91,6 +91,8 @@ def info_markdown(svc: Services, state: EditState, order: list[int] | None = Non
     if order and state.image_id in order:
         pos = f" · {order.index(state.image_id) + 1} of {len(order)} in the queue"
     lines.append(f"**{plain(state.name)}** (id {state.image_id}){pos}")
+    if state.num_points == 0:
+        lines.append(f"⚠ **{NO_FACE_NOTICE}**")
     hist = svc.store.history(state.image_id)
     status = STATUS_LABELS.get(state.status, state.status)
     if hist:
@@ -195,6 +197,20 @@ def on_open(svc: Services, state: EditState, image_id: int | None, order: list[i
         return view(svc, state, order)
     autosave(svc, state)
     return view(svc, load_state(svc, int(image_id)), order)
+
+
+@user_errors
+def on_face_step(svc: Services, state: EditState, order: list[int], delta: int):
+    """Next (+1) / previous (-1) face of the same picture, saving unsaved edits first. Outputs: VIEW_OUTPUTS."""
+    if state.image_id is None:
+        raise ValueError("no image is open")
+    target = face_step(svc, state.image_id, delta)
+    if target == state.image_id:
+        gr.Info("This picture has one face.")
+        return view(svc, state, order)
+    if state.dirty:
+        state = save(svc, state)
+    return view(svc, load_state(svc, target), order)
 
 
 @user_errors
@@ -344,6 +360,9 @@ def on_rerun(svc: Services, state: EditState, x0, y0, x1, y1):
         raise ValueError("the face box needs x0 < x1 and y0 < y1 (at least 8 px apart), in image pixels")
     box = np.clip(box, [0, 0, 0, 0], [state.width - 1, state.height - 1] * 2).astype(np.float32)
     pred = ensure_prediction(svc, state.image_id, box=box, force=True)
+    if state.num_points == 0:  # no face was found: the person's box gives the face its first points
+        new = load_state(svc, state.image_id)
+        return render(svc, new), new
     new = editing.replace_points(state, pred.points)
     new = dataclasses.replace(new, box=tuple(float(v) for v in pred.box) if pred.box is not None else tuple(box),
                               pose=None if pred.pose is None else tuple(float(v) for v in pred.pose),

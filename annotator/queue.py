@@ -1,7 +1,8 @@
 """The work queue as the page shows it: filtering, ordering and the table's columns (pure pandas).
 
-``Workspace.queue()`` gives one row per image; :func:`view` filters and sorts it for display, and the
-order of its ``image_id`` column is what *next* / *previous* follow.
+``Workspace.queue()`` gives one row per face (a picture with several faces has several rows); :func:`view`
+filters and sorts it for display, and the order of its ``image_id`` (face id) column is what *next* /
+*previous* follow.
 """
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ DEFAULT_FILTER = "all images"
 DEFAULT_SORT = "least certain first (model uncertainty)"
 
 STATUS_LABELS = {"todo": "to do", "in_progress": "in progress", "done": "done", "reviewed": "reviewed"}
+#: the status column of a face where the detector found no face and nothing was saved yet
+NO_FACE_LABEL = "no face found: draw a box"
 
 #: columns of the table in the page (the first is the image id the row opens)
 COLUMNS = ["id", "image", "status", "by", "saved (UTC)", "model confidence", "uncertainty",
@@ -79,13 +82,31 @@ def _text(v) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
 
 
+def face_name(path, face, faces) -> str:
+    """The file name, with "face i of n" when its picture has several faces."""
+    name = Path(str(path)).name
+    try:
+        n, i = int(faces), int(face)
+    except (TypeError, ValueError):
+        return name
+    return f"{name} · face {i + 1} of {n}" if n > 1 else name
+
+
+def status_label(r) -> str:
+    """The status column: the workflow status, or ``NO_FACE_LABEL`` for a face waiting for a box."""
+    if getattr(r, "box_source", None) == "not_found" and not getattr(r, "predicted", True) and pd.isna(r.version):
+        return NO_FACE_LABEL
+    return STATUS_LABELS.get(r.status, r.status)
+
+
 def table(df: pd.DataFrame) -> pd.DataFrame:
     """The display table (``COLUMNS``) of a :func:`view`: readable status, short times, rounded numbers."""
     rows = []
     for r in df.itertuples(index=False):
         when = _text(r.updated_at)
         rows.append([
-            int(r.image_id), Path(str(r.path)).name, STATUS_LABELS.get(r.status, r.status), _text(r.author) or "–",
+            int(r.image_id), face_name(r.path, getattr(r, "face", 0), getattr(r, "faces", 1)), status_label(r),
+            _text(r.author) or "–",
             when[:16].replace("T", " ") if when else "–", _num(r.confidence, 2), _num(r.uncertainty, 3, "g"),
             _num(r.correction_px, 1), _text(r.split) or "–",
         ])
@@ -104,8 +125,14 @@ def step(order_ids: list[int], current: int | None, delta: int) -> int | None:
 
 
 def counts(queue: pd.DataFrame) -> str:
-    """One line: how many images per status."""
+    """One line: how many faces per status (and how many wait for a box)."""
     c = queue["status"].value_counts()
     parts = [f"{int(c.get(s, 0))} {label}" for s, label in STATUS_LABELS.items()]
-    return f"{len(queue)} images: " + " · ".join(parts)
+    if "box_source" in queue:
+        waiting = int(((queue["box_source"] == "not_found") & ~queue["predicted"].astype(bool)
+                       & queue["version"].isna()).sum())
+        if waiting:
+            parts.append(f"{waiting} with no face found")
+    several = "faces" in queue and bool((queue["faces"].fillna(1) > 1).any())
+    return f"{len(queue)} {'faces' if several else 'images'}: " + " · ".join(parts)
 

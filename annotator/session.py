@@ -111,17 +111,9 @@ class Services:
 
 
 # ------------------------------------------------------------------------------------ pre-labelling
-def face_box(svc: Services, image: np.ndarray, box=None) -> np.ndarray:
-    """(4,) float32 face box for the model: ``box`` when given, else the largest detected face, else a
-    centred square of 60% of the image's shorter side (the user can correct it and re-run)."""
-    if box is None and svc.detect is not None:
-        faces = np.asarray(svc.detect(image), np.float32).reshape(-1, 4)
-        box = faces[0] if len(faces) else None
-    if box is None:
-        h, w = image.shape[:2]
-        half = 0.3 * min(w, h)
-        box = ((w - 1) / 2 - half, (h - 1) / 2 - half, (w - 1) / 2 + half, (h - 1) / 2 + half)
-    return np.asarray(box, np.float32)
+#: what the page says about a face where the detector found none (the queue and the editor show it)
+NO_FACE_NOTICE = ("No face found in this picture. Draw a box around the face (type x0, y0, x1, y1 under "
+                  "'Face box' and press 'Re-run in box'), and the model will place the points.")
 
 
 def _row(svc: Services, image_id: int, p) -> PredictionRow:
@@ -132,70 +124,118 @@ def _row(svc: Services, image_id: int, p) -> PredictionRow:
                          uncertainty=float(p.uncertainty))
 
 
-def ensure_prediction(svc: Services, image_id: int, *, box=None, force: bool = False) -> PredictionRow:
-    """The latest prediction of an image, running the model first when there is none (or ``force``).
+def _detector(svc: Services):
+    """The detector for pre-labelling: ``svc.detect`` (landmark boxes, largest first), else one that finds
+    nothing (a face without a box then waits for a person)."""
+    if svc.detect is not None:
+        return svc.detect
+    return lambda image: np.zeros((0, 4), np.float32)
 
-    The face box is ``box`` when given, else the image's stored box, else :func:`face_box`'s choice.
+
+def ensure_prediction(svc: Services, image_id: int, *, box=None, force: bool = False) -> PredictionRow | None:
+    """The latest prediction of a face, running the model first when there is none (or ``force``).
+
+    ``box`` given: a person's face box; it is stored as the face's box (source "hand") and the model runs
+    in it. Otherwise the face's stored box is used, else the detector looks for the picture's faces
+    (``asmnet.workspace_prelabel.prelabel_new_faces``, which adds the further faces it finds). Returns None
+    when there is no box and no face was found (the face is then marked "not_found": ask for a box).
     """
-    pred = None if force else svc.store.latest_prediction(image_id)
-    if pred is not None:
-        return pred
+    latest = svc.store.latest_prediction(image_id)
+    if latest is not None and not force:
+        return latest
     rec = svc.store.image(image_id)
-    image = load_image(rec.path)
-    p = svc.predictor.predict(image, face_box(svc, image, rec.box if box is None else box))
-    row = _row(svc, image_id, p)
-    svc.store.save_predictions([row])
-    return svc.store.latest_prediction(image_id) or row
+    if box is not None:
+        box = np.asarray(box, np.float32)
+        svc.store.set_box(image_id, box, box_source="hand")
+    elif force:  # again in the face's box, else in the box of its last prediction
+        box = rec.box if rec.box is not None else None if latest is None else latest.box
+    if box is not None:
+        row = _row(svc, image_id, svc.predictor.predict(load_image(rec.path), box))
+        svc.store.save_predictions([row])
+        return svc.store.latest_prediction(image_id) or row
+    from asmnet.workspace_prelabel import prelabel_new_faces
+
+    prelabel_new_faces(svc.store, svc.predictor, svc.model_id, image_ids=[image_id], workers=0,
+                       detect=_detector(svc))
+    return svc.store.latest_prediction(image_id)
 
 
 def prelabel_all(svc: Services, progress: Callable[[int, int], None] | None = None, *, force: bool = False,
                  batch_size: int = 16) -> int:
-    """Run the model on every image that has no prediction yet (all with ``force``), in batches, each
-    batch stored in one transaction; returns how many ran. ``progress(done, total)`` once before the first
-    batch (done = 0, so a progress bar's clock starts with the work) and after each batch."""
-    todo = [r for r in svc.store.images() if force or svc.store.latest_prediction(r.id) is None]
-    if progress is not None and todo:
-        progress(0, len(todo))
-    for start in range(0, len(todo), batch_size):
-        recs = todo[start:start + batch_size]
-        images = [load_image(r.path) for r in recs]
-        boxes = [face_box(svc, im, r.box) for im, r in zip(images, recs)]
-        if hasattr(svc.predictor, "predict_batch"):
-            preds = svc.predictor.predict_batch(images, boxes, batch_size=batch_size)
-        else:
-            preds = [svc.predictor.predict(im, b) for im, b in zip(images, boxes)]
-        svc.store.save_predictions([_row(svc, r.id, p) for r, p in zip(recs, preds)])
-        if progress is not None:
-            progress(start + len(recs), len(todo))
-    return len(todo)
+    """Run the model on every face that has no prediction yet (all with ``force``), in batches, each
+    batch stored in one transaction; returns how many faces got a prediction. A picture whose face has no
+    box goes through the detector first (every face found is added; none found: the face is marked
+    "not_found" and waits for a box). ``progress(done, total)`` once before the first batch (done = 0, so
+    a progress bar's clock starts with the work) and after each batch."""
+    from asmnet.workspace_prelabel import prelabel_new_faces
+
+    if force:
+        recs = [r for r in svc.store.images() if r.box is not None or svc.store.latest_prediction(r.id) is not None]
+        for n, r in enumerate(recs, start=1):
+            ensure_prediction(svc, r.id, force=True)
+            if progress is not None:
+                progress(n, len(recs))
+        return len(recs)
+    report = prelabel_new_faces(svc.store, svc.predictor, svc.model_id, batch_size=batch_size,
+                                detect=_detector(svc), progress=progress)
+    return report.predicted
 
 
 # ------------------------------------------------------------------------------------ opening a face
+def _contains(box, points: np.ndarray) -> bool:
+    """Whether the centre of the points' box lies inside ``box`` and the two boxes are of a similar size."""
+    if box is None or len(points) == 0:
+        return False
+    b = np.asarray(box, np.float64)
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    c = (lo + hi) / 2
+    side, pside = max(b[2] - b[0], b[3] - b[1]), max(*(hi - lo), 1e-6)
+    return bool(b[0] <= c[0] <= b[2] and b[1] <= c[1] <= b[3] and 0.5 <= side / pside <= 2.0)
+
+
 def load_state(svc: Services, image_id: int) -> EditState:
-    """A fresh edit state for ``image_id``: its latest saved version, or the model's prediction."""
+    """A fresh edit state for ``image_id``: its latest saved version, or the model's prediction; no points
+    when no face was found (``NO_FACE_NOTICE``). The face box shown (and zoomed to) always surrounds the
+    points shown."""
     image_id = int(image_id)
     rec = svc.store.image(image_id)
     pred = ensure_prediction(svc, image_id)
     ann = svc.store.latest(image_id)
-    if ann is not None and ann.points.shape == pred.points.shape:
+    base = dict(name=rec.name or rec.path.name, url=svc.url(rec.path), width=int(rec.width), height=int(rec.height))
+    if rec.face > 0 or len(svc.store.faces_of(image_id)) > 1:
+        base["name"] = f"{base['name']} · face {rec.face + 1} of {len(svc.store.faces_of(image_id))}"
+    if pred is None and ann is None:
+        return dataclasses.replace(editing.start(image_id, np.zeros((0, 2), np.float32)), **base, box=None)
+    if ann is not None and (pred is None or ann.points.shape == pred.points.shape):
         touched: list[int] = []
         m = PLACED.search(ann.note or "")
         if m:
             touched = [int(t) for t in m.group(1).replace(" ", "").split(",") if t]
-        state = editing.start(image_id, ann.points, predicted=pred.points, visibility=ann.visibility,
-                              base_version=ann.version, status=ann.status, touched=touched)
-        pose = ann.pose if ann.pose is not None else pred.pose
+        state = editing.start(image_id, ann.points, predicted=ann.points if pred is None else pred.points,
+                              visibility=ann.visibility, base_version=ann.version, status=ann.status,
+                              touched=touched)
+        pose = ann.pose if ann.pose is not None or pred is None else pred.pose
     else:
         state = editing.start(image_id, pred.points, predicted=pred.points,
                               base_version=None if ann is None else ann.version,
                               status="todo" if ann is None else ann.status)
         pose = pred.pose
-    box = pred.box if pred.box is not None else rec.box
+    box = pred.box if pred is not None and pred.box is not None else rec.box
+    if not _contains(box, state.points):  # never zoom on a box the points shown are not in
+        from asmnet.crop import landmark_box
+
+        box = landmark_box(state.points)
+    conf = None if pred is None or pred.confidence is None else tuple(float(v) for v in pred.confidence)
     return dataclasses.replace(
-        state, name=rec.name or rec.path.name, url=svc.url(rec.path), width=int(rec.width), height=int(rec.height),
-        box=None if box is None else tuple(float(v) for v in box),
-        pose=None if pose is None else tuple(float(v) for v in pose),
-        confidence=None if pred.confidence is None else tuple(float(v) for v in pred.confidence))
+        state, **base, box=None if box is None else tuple(float(v) for v in box),
+        pose=None if pose is None else tuple(float(v) for v in pose), confidence=conf)
+
+
+def face_step(svc: Services, image_id: int, delta: int) -> int:
+    """The id of the face ``delta`` places after face ``image_id`` among the faces of its picture (wrapping;
+    itself when the picture has one face)."""
+    ids = [f.id for f in svc.store.faces_of(int(image_id))]
+    return ids[(ids.index(int(image_id)) + delta) % len(ids)]
 
 
 # ----------------------------------------------------------------------------------------- saving
@@ -229,7 +269,8 @@ def autosave(svc: Services, state: EditState) -> EditState:
 
 # ----------------------------------------------------------------------------------------- uploads
 def add_uploads(svc: Services, files: list[str], progress: Callable[[int, int], None] | None = None) -> list[int]:
-    """Copy uploaded image files into ``svc.upload_dir``, add them and pre-label them; returns their ids."""
+    """Copy uploaded image files into ``svc.upload_dir``, add them and pre-label them (every face found);
+    returns the ids of their first faces."""
     if not files:
         raise ValueError("choose one or more image files to add")
     if svc.upload_dir is None:

@@ -60,6 +60,7 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
                                                  variant="primary")
                             goto = gr.Number(None, label="Go to # in the queue (G)", precision=0, minimum=1,
                                              elem_id="goto-number", min_width=80, scale=0)
+                            face_btn = gr.Button("Next face in this picture", elem_id="btn-face", size="sm")
                         with gr.Group(visible=False, elem_id="leave-prompt") as leave_box:
                             gr.Markdown("**This face has unsaved changes.** Save them before moving on?",
                                         padding=True)
@@ -220,6 +221,8 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
         for btn, delta in ((next_btn, 1), (prev_btn, -1)):
             btn.click(h.bind(h.on_step, svc, delta=delta), [state, order], leave_out) \
                 .then(refresh_queue, [flt, srt], queue_out, show_progress="hidden")
+        face_btn.click(h.bind(h.on_face_step, svc, delta=1), [state, order], view_out) \
+            .then(refresh_queue, [flt, srt], queue_out, show_progress="hidden")
         after_edit(rerun_btn.click(h.bind(h.on_rerun, svc), [state, x0, y0, x1, y1], edit_out))
         detect_btn.click(h.bind(h.on_detect, svc), [state], [x0, y0, x1, y1])
 

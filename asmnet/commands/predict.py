@@ -19,7 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", required=True, help="dataset format (see datasets.formats.format_names())")
     parser.add_argument("--split", default=None, help="only this split (e.g. test)")
     parser.add_argument("--boxes", default="gt", choices=BOX_MODES,
-                        help="gt: crop from the ground-truth landmark box (fixed margin); detect: face detector")
+                        help="gt: crop from the ground-truth landmark box (fixed margin); detect: the face detector "
+                             "(asmnet.detect, the largest face), the box refined by the model (--refine)")
+    parser.add_argument("--refine", type=int, default=None,
+                        help="with --boxes detect: network passes per face, each re-cropped from the previous "
+                             "pass's landmark box (default: asmnet.refine.REFINE_PASSES; 1 = no refinement)")
     parser.add_argument("--checkpoint", default=None, help="checkpoint file (default: the shipped asmnet68.pt)")
     parser.add_argument("--out", required=True, help="output CSV path")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -80,6 +84,12 @@ def run(args: argparse.Namespace) -> int:
     tmp = out.with_name(out.name + ".tmp")
     from tqdm import tqdm
 
+    from asmnet.refine import REFINE_PASSES
+
+    passes = REFINE_PASSES if args.refine is None else args.refine
+    if passes < 1:
+        raise ValueError(f"--refine must be >= 1, found {passes}")
+    missed: list[str] = []
     bar = tqdm(total=len(ds), desc="predicting", unit="face", disable=args.no_progress or None, file=sys.stderr)
     with open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -97,8 +107,12 @@ def run(args: argparse.Namespace) -> int:
                 images = pending.result()
                 if n + 1 < len(chunks):
                     pending = pool.submit(decode, chunks[n + 1])
-                boxes = [landmark_box(s.points) for s in chunk] if args.boxes == "gt" else None
-                preds = predictor.predict_batch(images, boxes, batch_size=args.batch_size)
+                if args.boxes == "gt":
+                    preds = predictor.predict_batch(images, [landmark_box(s.points) for s in chunk],
+                                                    batch_size=args.batch_size)
+                else:
+                    preds = _detected(predictor, images, passes, args.batch_size)
+                    missed += [s.image for s, p in zip(chunk, preds) if p.extras.get("no_face")]
                 pts = np.stack([p.points for p in preds]).reshape(len(preds), -1)
                 pose = np.stack([p.pose for p in preds])
                 for j, (s, p) in enumerate(zip(chunk, preds)):
@@ -110,5 +124,34 @@ def run(args: argparse.Namespace) -> int:
     bar.close()
     tmp.replace(out)
     print(f"wrote {len(ds)} predictions to {out} (model {predictor.name}, sha256 {predictor.sha256[:12]}, "
-          f"boxes {args.boxes})", file=sys.stderr)
+          f"boxes {args.boxes}{f', {passes} pass(es)' if args.boxes == 'detect' else ''})", file=sys.stderr)
+    if args.boxes == "detect":
+        found = len(ds) - len(missed)
+        print(f"face found in {found} of {len(ds)} images ({100 * found / len(ds):.1f} %); the other "
+              f"{len(missed)} were predicted from the whole image (counted in any evaluation)"
+              f"{': ' if missed else ''}{', '.join(missed[:10])}{' ...' if len(missed) > 10 else ''}", file=sys.stderr)
     return 0
+
+
+def _detected(predictor, images: list, passes: int, batch_size: int) -> list:
+    """Predictions from the detector's largest face, refined (``asmnet.refine``); where no face is found,
+    from the whole image (``Predictor.face_box``'s fallback, refined the same way), marked ``extras["no_face"]``."""
+    from asmnet.detect import face_boxes
+    from asmnet.refine import predict_refined
+
+    boxes = [face_boxes(im)[:1] for im in images]
+    out: list = [None] * len(images)
+    hit = [i for i, b in enumerate(boxes) if len(b)]
+    miss = [i for i, b in enumerate(boxes) if not len(b)]
+    if hit:
+        refined = predict_refined(predictor, [images[i] for i in hit], [boxes[i][0] for i in hit], passes=passes,
+                                  batch_size=batch_size)
+        for i, p in zip(hit, refined):
+            out[i] = p
+    if miss:
+        whole = predict_refined(predictor, [images[i] for i in miss], [predictor.face_box(images[i]) for i in miss],
+                                passes=passes, batch_size=batch_size)
+        for i, p in zip(miss, whole):
+            p.extras["no_face"] = True
+            out[i] = p
+    return out

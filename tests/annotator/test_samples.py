@@ -1,0 +1,49 @@
+"""The built-in sample workspace makes the first impression: with the shipped model, every sample face
+(and so the first one the queue opens) is pre-labelled on the face a person checked (``REFERENCE_BOXES``),
+its faces found by the detector, not by typed boxes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import app
+from annotator import handlers as h, samples
+from annotator.queue import DEFAULT_FILTER, DEFAULT_SORT
+from asmnet.crop import landmark_box
+
+
+def _iou(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    hgt = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * hgt
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@pytest.mark.slow
+def test_sample_workspace_first_face_is_well_prelabelled(tmp_path, monkeypatch):
+    from asmnet.predictor import DEFAULT_CHECKPOINT
+
+    if not DEFAULT_CHECKPOINT.is_file():
+        pytest.skip("no shipped checkpoint")
+    if len(samples.bundled_faces()) < 3:
+        pytest.skip("the bundled sample photographs are not installed")
+    monkeypatch.setenv("ASMNET_STUDIO_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ASMNET_AUTH", raising=False)
+    svc = app.create_services(app.parse_args(["--author", "t"]), progress=False)
+    try:
+        recs = svc.store.images()
+        assert sorted(r.path.name for r in recs) == sorted(samples.REFERENCE_BOXES)  # one face each
+        assert all(r.box_source == "detector" for r in recs)
+        for r in recs:
+            pred = svc.store.latest_prediction(r.id)
+            iou = _iou(landmark_box(pred.points), samples.REFERENCE_BOXES[r.path.name])
+            assert iou > 0.6, (r.path.name, iou)
+        _, order, _ = h.queue_rows(svc, DEFAULT_FILTER, DEFAULT_SORT)
+        first = h.load_state(svc, order[0])
+        assert _iou(landmark_box(first.points), samples.REFERENCE_BOXES[first.name]) > 0.6
+        lo, hi = first.points.min(0), first.points.max(0)  # the editor opens zoomed on the points shown
+        assert first.box[0] <= lo[0] + 1 and first.box[1] <= lo[1] + 1
+        assert first.box[2] >= hi[0] - 1 and first.box[3] >= hi[1] - 1
+    finally:
+        svc.store.close()
