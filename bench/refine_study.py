@@ -7,7 +7,7 @@
 |yaw|-stratified draw as ``asmnet train``: ``asmnet.data.split_validation``, fraction 0.1, seed 0): the
 settings (number of passes) are chosen there; ``test`` reports. For each image: the ground-truth landmark
 box crop (the model's own figure), and the detector's box (``asmnet.detect.face_boxes``, the largest face;
-where none is found, the whole image, counted in the figures) refined by ``asmnet.refine.predict_refined``
+where none is found, the whole image as ``Predictor.face_box`` frames it, counted in the figures) refined by ``asmnet.refine.predict_refined``
 with 1..N passes. Box-normalised NME per |yaw| bucket and balanced (mean of the three buckets), percent.
 """
 from __future__ import annotations
@@ -79,9 +79,8 @@ def study(split: str, checkpoint: str | None, max_passes: int) -> dict:
         found.append(len(fb) > 0)
         if len(fb):
             boxes.append(fb[0])
-        else:
-            h, w = im.shape[:2]
-            boxes.append(np.array([0, 0, w - 1, h - 1], np.float32) / 1.0)
+        else:  # as `asmnet predict --boxes detect`: the predictor's whole-image box
+            boxes.append(pred.face_box(im))
     found = np.array(found)
     out["found"] = float(found.mean())
     out["detected"] = {}
