@@ -226,14 +226,16 @@ def runtime_meta(checkpoint: Path, sha256: str, obj: dict[str, Any], backend: st
 
 
 def build_runtime(checkpoint: str | Path, backend: str = "onnx", *, release: bool = False,
-                  calibration: np.ndarray | None = None, extra: dict[str, Any] | None = None) -> Path:
+                  calibration: np.ndarray | None = None, extra: dict[str, Any] | None = None,
+                  graph: bytes | None = None) -> Path:
     """Export ``checkpoint``'s network for an ONNX ``backend`` and write its runtime pair (``asmnet.runtime``);
     returns the sidecar path. Imports torch (this is the one-off step; loading it later does not).
 
     ``release=True`` writes beside the checkpoint (``<stem>.<tag>.json`` / ``.onnx``: what ships in
     ``asmnet/weights``), else into ``asmnet.runtime.cache_dir()`` keyed by the checkpoint's sha256.
     ``onnx-int8`` needs ``calibration`` (see ``quantise_static``); ``extra`` goes into the sidecar (how it
-    was calibrated and checked).
+    was calibrated and checked). ``graph``: an already made ONNX graph of this checkpoint for ``backend``
+    (the one ``asmnet runtime`` checked on validation), written as is.
     """
     from asmnet.checkpoint import build_model, load_checkpoint
     from asmnet.runtime import cache_paths, file_sha256, release_paths, write_runtime
@@ -244,13 +246,15 @@ def build_runtime(checkpoint: str | Path, backend: str = "onnx", *, release: boo
     sha = file_sha256(checkpoint)
     obj = load_checkpoint(checkpoint)
     model = build_model(obj, checkpoint)
-    graph = export_onnx(fuse_model(model), int(obj["config"]["input_size"]))
     meta_extra: dict[str, Any] = dict(extra or {})
-    if backend == "onnx-int8":
+    if graph is None and backend == "onnx":
+        graph = export_onnx(fuse_model(model), int(obj["config"]["input_size"]))
+    elif graph is None:
         if calibration is None:
             raise ValueError("backend 'onnx-int8' needs calibration crops (run `asmnet runtime`, which takes them "
                              "from the checkpoint's training data)")
-        graph = quantise_static(graph, calibration, per_channel=QUANTISATION["per_channel"],
+        graph = quantise_static(export_onnx(fuse_model(model), int(obj["config"]["input_size"])), calibration,
+                                per_channel=QUANTISATION["per_channel"],
                                 method=QUANTISATION["calibration_method"], exclude=tuple(QUANTISATION["excluded_nodes"]))
         meta_extra.setdefault("quantisation", dict(QUANTISATION))
     sidecar, onnx_path = release_paths(checkpoint, backend) if release else cache_paths(sha, backend)
@@ -258,79 +262,20 @@ def build_runtime(checkpoint: str | Path, backend: str = "onnx", *, release: boo
 
 
 # ---------------------------------------------------------------------------- shape projection
-def _projection_basis(sm) -> tuple[np.ndarray, np.ndarray]:
-    """(D (2K, m+3), D⁺ (m+3, 2K)) for ``project_exact``: columns mean, components, x and y shifts."""
-    cache = getattr(sm, "_exact_projection_cache", None)
-    if cache is not None and cache[0] is sm.components and cache[1] is sm.mean:
-        return cache[2], cache[3]
-    k = sm.num_points
-    ex = np.tile([1.0, 0.0], k)
-    ey = np.tile([0.0, 1.0], k)
-    d = np.column_stack([sm.mean.reshape(-1), sm.components.T, ex, ey])
-    pinv = np.linalg.pinv(d)
-    sm._exact_projection_cache = (sm.components, sm.mean, d, pinv)
-    return d, pinv
-
-
 def project_exact(sm, points: np.ndarray):
-    """The exact minimiser of ``ShapeModel.project``'s objective in closed form: (b (m,), Similarity).
-
-    ``project`` minimises |T(mean + Pᵀb) − p|² over the similarity T (scale s > 0, angle θ, shift t) and
-    the coefficients b by alternating the two; the alternation converges slowly (a few % off after 20
-    iterations on turned faces). In the frame rotated by −θ the model is *linear* in (s, s·b, t'):
-    Rᵀ(θ) p ≈ D [s, s·b, t'] with a constant design D. With u(θ) = cos θ · A + sin θ · B (A = p, B = p
-    turned by −90°), the residual after the linear solve is cos θ · QA + sin θ · QB (Q = I − D D⁺), so
-    the best θ is the eigenvector of the smallest eigenvalue of the 2 x 2 Gram matrix of (QA, QB), and the
-    rest follows from one linear solve: well under a millisecond for 68 points.
-
-    It equals the converged alternation when the components are orthogonal to the similarity directions of
-    the mean (``similarity_orthogonal``: the tangent-space models ``ShapeModel.fit`` builds). For a model
-    with a component along the mean (a "scale" mode) the optimum trades scale against that coefficient and
-    the alternation's answer depends on where it stops; ``accelerate`` then keeps the model's own ``project``.
-    """
-    from asmnet.asm import Similarity
-
-    p = np.asarray(points, dtype=np.float64)
-    d, pinv = _projection_basis(sm)
-    a = p.reshape(-1)
-    b = np.stack([p[:, 1], -p[:, 0]], 1).reshape(-1)  # R(θ)ᵀp = cos θ · a + sin θ · b
-    ab = np.column_stack([a, b])
-    q = ab - d @ (pinv @ ab)
-    g = q.T @ q
-    _, vecs = np.linalg.eigh(g)
-    c, s = vecs[:, 0]
-    coef = pinv @ (c * a + s * b)
-    if coef[0] < 0:  # theta + pi: the same fit with a positive scale
-        c, s, coef = -c, -s, -coef
-    scale = float(coef[0])
-    m = sm.num_components
-    coeffs = coef[1:m + 1] / scale
-    angle = float(np.arctan2(s, c))
-    rot = np.array([[c, -s], [s, c]])
-    return coeffs, Similarity(scale, angle, rot @ coef[m + 1:m + 3])
+    """(b (m,), Similarity) of (K, 2) points: ``ShapeModel.project``, the project's one closed-form projection
+    (``ShapeModel.project_batch``); kept as a name for older callers."""
+    return sm.project(points)
 
 
 def similarity_orthogonal(sm, tol: float = 1e-6) -> bool:
-    """Whether ShapeModel ``sm``'s components are orthogonal to the mean, its 90° turn and both shifts."""
-    k = sm.num_points
-    m = sm.mean.reshape(-1)
-    turn = np.stack([-sm.mean[:, 1], sm.mean[:, 0]], 1).reshape(-1)
-    sim = np.stack([m, turn, np.tile([1.0, 0.0], k), np.tile([0.0, 1.0], k)])
-    sim = sim / np.linalg.norm(sim, axis=1, keepdims=True)
-    return bool(np.abs(sm.components @ sim.T).max() <= tol) if sm.num_components else True
+    """``ShapeModel.similarity_orthogonal`` (kept as a name for older callers)."""
+    return sm.similarity_orthogonal(tol)
 
 
 def exact_shape_model(sm):
-    """A copy of ShapeModel ``sm`` whose ``project`` (and so ``mahalanobis``, the predictor's uncertainty)
-    uses ``project_exact``; every other method (``constrain`` ...) is the original one."""
-    from asmnet.asm import ShapeModel
-
-    class ExactProjectionShapeModel(ShapeModel):
-        def project(self, points, iterations: int | None = None):
-            return project_exact(self, self._check(points))
-
-    return ExactProjectionShapeModel(sm.mean, sm.components, sm.eigenvalues, total_variance=sm.total_variance,
-                                     residual_variance=sm.residual_variance, schema=sm.schema)
+    """``sm`` itself: ``ShapeModel.project`` is the closed form now (kept as a name for older callers)."""
+    return sm
 
 
 # ---------------------------------------------------------------------------- public API

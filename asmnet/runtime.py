@@ -282,7 +282,12 @@ def preferred_backend(checkpoint: str | Path, sha256: str | None = None) -> str:
     """The backend ``fast`` / ``auto`` mean for ``checkpoint`` on the CPU: ``DEFAULT_BACKEND`` when a runtime for
     it exists (the release made one), else ``FALLBACK_BACKEND``."""
     sha = sha256 or file_sha256(checkpoint)
-    return DEFAULT_BACKEND if find_runtime(checkpoint, DEFAULT_BACKEND, sha) is not None else FALLBACK_BACKEND
+    sidecar = find_runtime(checkpoint, DEFAULT_BACKEND, sha)
+    if sidecar is None:
+        return FALLBACK_BACKEND
+    # a runtime kept for benchmarks although its validation check refused it is never the default
+    accepted = read_sidecar(sidecar).get("validation", {}).get("accepted", True)
+    return DEFAULT_BACKEND if accepted else FALLBACK_BACKEND
 
 
 def load_runtime(sidecar: str | Path, *, sha256: str | None = None, threads: int | None = None) -> Runtime:

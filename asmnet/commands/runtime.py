@@ -33,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default=None, help="its format (default: from the card)")
     parser.add_argument("--calibration-faces", type=int, default=200,
                         help="training faces whose plain + mirrored crops calibrate the int8 ranges")
+    parser.add_argument("--method", default=None, choices=("MinMax", "Entropy", "Percentile"),
+                        help="activation-range calibration (default: asmnet.fast.QUANTISATION)")
+    parser.add_argument("--keep-refused", action="store_true",
+                        help="with --cache: write the int8 runtime even when the validation check refuses it "
+                             "(for benchmarks; it is never shipped)")
     parser.add_argument("--cache", action="store_true",
                         help="write into the runtime cache (keyed by sha256) instead of beside the checkpoint")
     parser.add_argument("--check", action="store_true",
@@ -137,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     release = not args.cache
     extra: dict[str, Any] = {}
     backend = args.backend
-    calibration = None
+    calibration = q = None
     if backend == "onnx-int8":
         from asmnet.fast import QUANTISATION, export_onnx, fuse_model, quantise_static
         from asmnet.predictor import Predictor
@@ -157,8 +162,9 @@ def run(args: argparse.Namespace) -> int:
         pf.model = rec
         _predict(pf, ds, cal_idx)
         calibration = np.concatenate(rec.inputs)
-        q = quantise_static(graph, calibration, per_channel=QUANTISATION["per_channel"],
-                            method=QUANTISATION["calibration_method"], exclude=tuple(QUANTISATION["excluded_nodes"]))
+        quant = {**QUANTISATION, "calibration_method": args.method or QUANTISATION["calibration_method"]}
+        q = quantise_static(graph, calibration, per_channel=quant["per_channel"],
+                            method=quant["calibration_method"], exclude=tuple(quant["excluded_nodes"]))
         gt = np.stack([ds.samples[i].points for i in val])
         gt_pose = np.stack([np.zeros(3) if ds.samples[i].pose is None else ds.samples[i].pose for i in val])
         check: dict[str, Any] = {"faces": int(len(val)), "split": f"validation part of {cfg['split']}"}
@@ -176,15 +182,16 @@ def run(args: argparse.Namespace) -> int:
               f"{check['int8']['nme_balanced']:.3f} (delta {delta:+.3f}, tolerance {NME_TOLERANCE}); uncertainty "
               f"Spearman float {check['float']['uncertainty_spearman']:.3f}, int8 "
               f"{check['int8']['uncertainty_spearman']:.3f}", file=sys.stderr)
-        extra = {"quantisation": {**QUANTISATION, "calibration": {
+        extra = {"quantisation": {**quant, "calibration": {
             "data": str(cfg["data"]), "format": cfg["format"], "split": cfg["split"], "part": "training (not validation)",
             "faces": int(len(cal_idx)), "network_inputs": int(len(calibration)), "seed": cfg["seed"],
             "val_fraction": cfg["val_fraction"]}}, "validation": check}
-        if not check["accepted"]:
+        if not check["accepted"] and not (args.keep_refused and args.cache):
             print(f"int8 refused (|delta| > {NME_TOLERANCE}): writing the float 'onnx' runtime instead", file=sys.stderr)
             backend, calibration = "onnx", None
             extra = {"int8_refused": extra}
-    sidecar = build_runtime(ckpt, backend, release=release, calibration=calibration, extra=extra)
+    sidecar = build_runtime(ckpt, backend, release=release, calibration=calibration, extra=extra,
+                            graph=q if backend == "onnx-int8" else None)
     if release:  # exactly one runtime ships beside the checkpoint
         for other in ORT_BACKENDS:
             if other != backend:
