@@ -175,7 +175,7 @@ def test_rerun_in_a_new_box_is_undoable(svc):
     html, new = h.on_rerun(svc, state, 20, 30, 120, 150)
     assert new.box == (20.0, 30.0, 120.0, 150.0) and not np.allclose(new.points, state.points)
     assert np.allclose(editing.undo(new).points, state.points) and editing.undo(new).box == state.box
-    with pytest.raises(gr.Error, match="x0 < x1"):
+    with pytest.raises(gr.Error, match="x0 &lt; x1"):
         h.on_rerun(svc, state, 100, 30, 20, 150)
 
 
