@@ -21,13 +21,14 @@ def test_leaving_unsaved_edits_asks_and_done_moves_on(studio_browser, server):
     drag(page, 30, 5, 4)
     assert "unsaved changes" in status_line(page)
     page.click("#btn-next")
-    page.locator("#leave-prompt").get_by_text("unsaved changes").wait_for()
+    page.locator("#btn-leave-save").wait_for()
     assert image_id(page) == first, "nothing moves before the answer"
     page.click("#btn-leave-stay")
-    page.locator("#leave-prompt").wait_for(state="hidden")
+    page.locator("#btn-leave-stay").wait_for(state="hidden")
     assert image_id(page) == first and "unsaved changes" in status_line(page)
-    old = version(page)
     page.click("#btn-next")
+    page.locator("#btn-leave-discard").wait_for()
+    old = version(page)
     page.click("#btn-leave-discard")
     wait_redraw(page, old)
     assert image_id(page) != first and server.svc.store.latest(first) is None, "discarded: nothing saved"
@@ -76,7 +77,7 @@ def test_reset_then_undo_is_clean_and_shortcuts(studio_browser, server):
     page.keyboard.press("g")
     page.keyboard.type("2")
     page.keyboard.press("Enter")
-    page.locator("#leave-prompt").get_by_text("unsaved changes").wait_for()   # the visibility change
+    page.locator("#btn-leave-save").wait_for()   # the visibility change
     page.click("#btn-leave-save")
     wait_redraw(page, old)
     assert len(target) >= 2
