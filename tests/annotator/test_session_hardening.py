@@ -67,4 +67,5 @@ def test_exports_leave_no_folders(svc, tmp_path):
     f.unlink()  # a failed export removes its folder at once
     with pytest.raises(Exception):
         session.export_zip(svc, "pts", None)
-    assert set(Path(tempfile.gettempdir()).glob("asmnet-export-*")) == before
+    # nothing of ours is left (compared as a difference: other processes' exports may come and go meanwhile)
+    assert not set(Path(tempfile.gettempdir()).glob("asmnet-export-*")) - before
