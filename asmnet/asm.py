@@ -309,6 +309,14 @@ class ShapeModel:
         sim = sim / np.linalg.norm(sim, axis=1, keepdims=True)
         return bool(np.abs(self.components @ sim.T).max() <= tol) if self.num_components else True
 
+    def _orthogonal_cached(self) -> bool:
+        """``similarity_orthogonal()`` computed once per components array (it is asked on every projection)."""
+        cache = getattr(self, "_orthogonal_cache", None)
+        if cache is None or cache[0] is not self.components or cache[1] is not self.mean:
+            cache = (self.components, self.mean, self.similarity_orthogonal())
+            self._orthogonal_cache = cache
+        return cache[2]
+
     def project_batch(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The one shape projection, batched and in closed form.
 
@@ -332,7 +340,7 @@ class ShapeModel:
             bad = np.argwhere(~np.isfinite(p).all(axis=2))[0]
             raise ValueError(f"shape {int(bad[0])}: point {int(bad[1])} is not finite")
         n = len(p)
-        if not self.similarity_orthogonal():
+        if not self._orthogonal_cached():
             out = [self._fit(x, np.ones(self.num_points), prior=0.0, iterations=500) for x in p]
             return (np.array([o[0] for o in out]).reshape(n, self.num_components),
                     np.array([o[1].scale for o in out]), np.array([o[1].angle for o in out]),

@@ -13,7 +13,6 @@ Anything else (a foreign .pt, a truncated file, a pickle) is refused with ``Chec
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 
 from asmnet.asm import ShapeModel
+from asmnet.runtime import file_sha256  # noqa: F401  (re-exported: the one file hash, torch-free)
 from datasets.errors import DataError
 
 FORMAT_TAG = "asmnet-checkpoint"
@@ -35,15 +35,6 @@ class CheckpointError(DataError, ValueError):
         self.path = str(path)
         self.reason = message
         super().__init__(f"{self.path}: {message}")
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def shape_model_to_dict(model: ShapeModel) -> dict[str, Any]:

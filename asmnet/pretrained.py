@@ -16,12 +16,13 @@ the classifier is dropped and the landmark / pose heads keep their fresh initial
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 from pathlib import Path
 
 import torch
+
+from asmnet.runtime import file_sha256
 
 IMAGENET_FILE = "mobilenet_v2-b0353104.pth"
 IMAGENET_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
@@ -64,14 +65,6 @@ def find_imagenet_weights() -> Path:
     return p
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def load_imagenet_trunk(model: torch.nn.Module, path: str | Path | None = None) -> dict[str, str | int]:
     """Copy the ImageNet ``features.*`` weights into ``model`` (its trunk may be cut short: only the blocks it
     has are copied). Checks the file's sha256 first.
@@ -80,7 +73,7 @@ def load_imagenet_trunk(model: torch.nn.Module, path: str | Path | None = None) 
     Raises PretrainedWeightsError (missing / wrong file) or ValueError (a shape that does not match).
     """
     p = Path(path) if path is not None else find_imagenet_weights()
-    digest = _sha256(p)
+    digest = file_sha256(p)
     if digest != IMAGENET_SHA256:
         raise PretrainedWeightsError(f"{p}: sha256 {digest} is not torchvision's IMAGENET1K_V1 file "
                                      f"({IMAGENET_SHA256}); reinstall it with: {INSTALL_COMMAND}")

@@ -28,13 +28,12 @@ def _setting(name: str) -> tuple[str, int]:
     return (m.group(1), int(m.group(2))) if m else (name, 0)
 
 
-def evaluate_run(run: Path, data: str) -> dict:
+def evaluate_run(run: Path, ds) -> dict:
+    """Metrics of ``run``'s best.pt on the test ``Dataset`` ``ds`` (read once by ``main``)."""
     from asmnet.predictor import Predictor
     from asmnet.release import metrics, predict_split
-    from datasets.formats import read_dataset
 
     pr = Predictor.from_checkpoint(run / "best.pt", backend="torch")
-    ds = read_dataset(data, "aflw2000", split="test")
     p, q, _, _ = predict_split(pr, ds)
     res = metrics(p, np.stack([s.points for s in ds.samples]), q, np.stack([s.pose for s in ds.samples]))
     res["failure_rate_10"] *= 100.0
@@ -69,9 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     if not runs:
         print(f"{args.runs}: no finished run (scripts/ablation.sh writes them)", file=sys.stderr)
         return 1
+    from datasets.formats import read_dataset
+
+    ds = read_dataset(args.data, "aflw2000", split="test")
     results = {}
     for run in runs:
-        results[run.name] = evaluate_run(run, args.data)
+        results[run.name] = evaluate_run(run, ds)
         print(run.name, json.dumps({k: round(v, 3) if isinstance(v, float) else v
                                     for k, v in results[run.name].items()}), flush=True)
     groups: dict[str, list[dict]] = {}
