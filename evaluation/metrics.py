@@ -10,7 +10,10 @@ Conventions (the project's, see ``docs/INTERFACES.md``):
   percentage of the per-image normalising distance (``100 * error_px / d``); CED values, failure rates and
   AUCs are percentages of images (0 to 100). Thresholds are NME percentages too (``threshold=10.0`` means
   an NME of 10 %, i.e. 0.10 in the "fraction" convention some papers use).
-* Images whose NME is NaN (no point with non-zero visibility) are left out of CED, failure rate and AUC.
+* **Failures are never hidden.** :func:`ced`, :func:`failure_rate` and :func:`auc` take every per-image error
+  they are given: a non-finite error (NaN or inf, e.g. a diverged prediction) counts as a failure at every
+  threshold (never reached in the CED, 0 in the AUC). A caller that has images it cannot measure (``nme`` is
+  NaN for an image with no point of non-zero visibility) leaves them out itself, as ``evaluation.report`` does.
 
 Normalisers (the ``name`` argument, see :data:`NORMALISERS`), each a distance in pixels per image taken
 from the *ground truth* and the schema, never guessed from the point count:
@@ -222,11 +225,12 @@ def per_landmark_nme(pred, gt, schema: LandmarkSchema | str, normaliser: str, vi
     return masked_mean(e, m, axis=0)
 
 
-def _finite_1d(errors, what: str = "errors") -> np.ndarray:
+def _errors_1d(errors, what: str = "errors") -> np.ndarray:
+    """(N,) float64 per-image errors, non-finite ones kept (they are failures); ValueError for another shape."""
     e = np.asarray(errors, dtype=np.float64)
     if e.ndim != 1:
         raise ValueError(f"{what} must be a 1-D array of per-image errors, found shape {e.shape}")
-    return e[np.isfinite(e)]
+    return e
 
 
 def _check_threshold(threshold: float) -> float:
@@ -239,39 +243,47 @@ def _check_threshold(threshold: float) -> float:
 def ced(errors, thresholds=None, *, max_threshold: float | None = None, num: int = 1001) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative error distribution: the percentage of images whose error is at most each threshold.
 
-    ``ced(t) = 100 * #{n : errors[n] <= t} / N`` (NaN errors are left out of N).
+    ``ced(t) = 100 * #{n : errors[n] <= t} / N`` over all N images; a non-finite error never reaches any
+    threshold, so the curve of a set with failures ends below 100.
 
     Args:
-        errors: (N,) per-image errors (e.g. NME in percent).
+        errors: (N,) per-image errors (e.g. NME in percent); NaN / inf count as never reached.
         thresholds: (T,) thresholds in the same unit; default ``num`` evenly spaced values on
-            [0, max_threshold] (``max_threshold`` defaults to the largest error, or 10 if that is 0 / none).
+            [0, max_threshold] (``max_threshold`` defaults to the largest finite error, or 10 if that is 0 /
+            there is none).
 
     Returns:
-        (thresholds (T,), ced (T,)) float64; ced is non-decreasing in the threshold, in [0, 100].
+        (thresholds (T,), ced (T,)) float64; ced is non-decreasing in the threshold, in [0, 100]; NaN when
+        no error is given.
     """
-    e = np.sort(_finite_1d(errors))
+    e = _errors_1d(errors)
+    fin = np.sort(e[np.isfinite(e)])
     if thresholds is None:
-        hi = max_threshold if max_threshold is not None else (float(e[-1]) if e.size and e[-1] > 0 else 10.0)
+        hi = max_threshold if max_threshold is not None else (float(fin[-1]) if fin.size and fin[-1] > 0 else 10.0)
         thresholds = np.linspace(0.0, float(hi), int(num))
     t = np.asarray(thresholds, dtype=np.float64)
     if e.size == 0:
         return t, np.full(t.shape, np.nan)
-    return t, 100.0 * np.searchsorted(e, t, side="right") / e.size
+    return t, 100.0 * np.searchsorted(fin, t, side="right") / e.size
 
 
 def failure_rate(errors, threshold: float = 10.0) -> float:
-    """Percentage of images whose error is strictly above ``threshold`` (NaN errors left out).
+    """Percentage of images whose error is strictly above ``threshold`` or not finite.
 
     Args:
-        errors: (N,) per-image errors, e.g. NME in percent.
-        threshold: in the same unit (10.0 = NME 10 %).
+        errors: (N,) per-image errors, e.g. NME in percent; NaN / inf (a diverged prediction) are failures.
+        threshold: a positive finite number in the same unit (10.0 = NME 10 %); ValueError otherwise.
 
     Returns:
-        float in [0, 100]; NaN when no finite error is given.
+        float in [0, 100]; NaN when no error is given.
     """
-    e = _finite_1d(errors)
-    t = float(threshold)
-    return float(100.0 * np.count_nonzero(e > t) / e.size) if e.size else float("nan")
+    t = _check_threshold(threshold)
+    e = _errors_1d(errors)
+    if e.size == 0:
+        return float("nan")
+    failed = ~np.isfinite(e)
+    failed[~failed] = e[~failed] > t
+    return float(100.0 * np.count_nonzero(failed) / e.size)
 
 
 def auc(errors, threshold: float = 10.0) -> float:
@@ -282,18 +294,22 @@ def auc(errors, threshold: float = 10.0) -> float:
         AUC = 100 / t * integral_0^t ced01(x) dx,   ced01(x) = #{n : e_n <= x} / N
             = 100 / N * sum_n max(0, 1 - e_n / t)
 
-    because image n contributes 1 on [e_n, t], a length of max(0, t - e_n). The usual trapezoid rule on a
-    uniform grid of step h converges to this value with an error of at most h / t (x 100).
+    because image n contributes 1 on [e_n, t], a length of max(0, t - e_n). A non-finite error contributes
+    0 (it never reaches the curve) but still counts in N. The usual trapezoid rule on a uniform grid of
+    step h converges to this value with an error of at most h / t (x 100).
 
     Args:
-        errors: (N,) per-image errors (NaN left out), e.g. NME in percent.
+        errors: (N,) per-image errors, e.g. NME in percent; NaN / inf are failures.
         threshold: the upper limit t > 0 in the same unit (10.0 = NME 10 %).
 
     Returns:
-        float in [0, 100]; NaN when no finite error is given.
+        float in [0, 100]; NaN when no error is given.
     """
     t = _check_threshold(threshold)
-    e = _finite_1d(errors)
+    e = _errors_1d(errors)
     if e.size == 0:
         return float("nan")
-    return float(100.0 * np.clip(1.0 - e / t, 0.0, 1.0).mean())
+    share = np.zeros(e.shape)
+    fin = np.isfinite(e)
+    share[fin] = np.clip(1.0 - e[fin] / t, 0.0, 1.0)
+    return float(100.0 * share.mean())

@@ -99,8 +99,13 @@ class Report:
         return "yaw_gt" in self.per_image.columns
 
     def ced(self, thresholds=None, *, max_threshold: float | None = None, num: int = 1001, column: str = "nme"):
-        """(thresholds (T,), percent of images with ``column`` <= threshold (T,)); see ``metrics.ced``."""
-        return metrics.ced(self.per_image[column].to_numpy(), thresholds, max_threshold=max_threshold, num=num)
+        """(thresholds (T,), percent of images with ``column`` <= threshold (T,)); see ``metrics.ced``.
+
+        Over the measured images (``nme`` finite: an image with no counted point has nothing to measure);
+        a non-finite value of a measured image never reaches a threshold."""
+        measured = np.isfinite(self.per_image["nme"].to_numpy())
+        return metrics.ced(self.per_image[column].to_numpy()[measured], thresholds, max_threshold=max_threshold,
+                           num=num)
 
     def failure_curve(self, thresholds=None, *, max_threshold: float | None = None, num: int = 1001):
         """(thresholds (T,), failure rate percent (T,)): 100 - CED, non-increasing."""
@@ -263,6 +268,7 @@ def evaluate(pred, gt, *, schema: LandmarkSchema | str, normaliser: str, pred_po
     if attributes is not None:
         per_image = pd.concat([per_image, posemod.attributes_table(attributes, n)], axis=1)
 
+    measured = per_nme[np.isfinite(per_nme)]  # NaN only for an image with no counted point: nothing to measure
     summary: dict = {
         "n": int(n),
         "normaliser": normaliser,
@@ -270,14 +276,14 @@ def evaluate(pred, gt, *, schema: LandmarkSchema | str, normaliser: str, pred_po
         "nme_interocular": _mean(nme_io) if nme_io is not None else None,
         "nme_buckets": None,
         "nme_balanced": None,
-        "fr_10": _nan_none(metrics.failure_rate(per_nme, 10.0)),
-        "auc_10": _nan_none(metrics.auc(per_nme, 10.0)),
+        "fr_10": _nan_none(metrics.failure_rate(measured, 10.0)),
+        "auc_10": _nan_none(metrics.auc(measured, 10.0)),
     }
     if gp is not None:
         summary["nme_buckets"], summary["nme_balanced"] = posemod.bucket_means(per_nme, gp[:, 0])
     if ft != 10.0:
-        summary[f"fr_{_fmt(ft)}"] = _nan_none(metrics.failure_rate(per_nme, ft))
-        summary[f"auc_{_fmt(ft)}"] = _nan_none(metrics.auc(per_nme, ft))
+        summary[f"fr_{_fmt(ft)}"] = _nan_none(metrics.failure_rate(measured, ft))
+        summary[f"auc_{_fmt(ft)}"] = _nan_none(metrics.auc(measured, ft))
     if gp is not None and pp is not None:
         summary["pose_mae"] = posemod.pose_mae(pp, gp)
 

@@ -98,11 +98,33 @@ def test_ced_by_hand():
 
 
 def test_failure_rate_by_hand():
-    e = [1.0, 10.0, 10.5, 20.0, np.nan]
-    # NaN left out (N = 4); strictly above 10: 10.5 and 20 -> 2 / 4 = 50 %
+    e = [1.0, 10.0, 10.5, 20.0]
+    # strictly above 10: 10.5 and 20 -> 2 / 4 = 50 %
     assert metrics.failure_rate(e, 10.0) == pytest.approx(50.0)
     assert metrics.failure_rate(e, 0.5) == pytest.approx(100.0)
-    assert np.isnan(metrics.failure_rate([np.nan], 10.0))
+    assert np.isnan(metrics.failure_rate([], 10.0))
+
+
+def test_non_finite_errors_are_failures_not_left_out():
+    e = [1.0, 10.0, 10.5, 20.0, np.nan, np.inf]
+    # a diverged prediction (NaN / inf) fails: 10.5, 20, NaN, inf of 6 -> 66.7 %
+    assert metrics.failure_rate(e, 10.0) == pytest.approx(400.0 / 6)
+    assert metrics.failure_rate([np.nan], 10.0) == pytest.approx(100.0)
+    # AUC: 0.9 + 0 + 0 + 0 + 0 + 0 over 6 images
+    assert metrics.auc(e, 10.0) == pytest.approx(90.0 / 6)
+    # CED: never reached by the two non-finite errors, so it ends at 4 / 6
+    t, c = metrics.ced(e, [0.0, 1.0, 10.0, 1e9])
+    np.testing.assert_allclose(c, [0.0, 100.0 / 6, 200.0 / 6, 400.0 / 6])
+    t, c = metrics.ced(e)  # the default grid still ends at the largest finite error
+    assert t[-1] == 20.0 and c[-1] == pytest.approx(400.0 / 6)
+
+
+def test_failure_rate_threshold_is_validated_as_auc_is():
+    for bad in (0.0, -1.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match="positive finite"):
+            metrics.failure_rate([1.0], bad)
+        with pytest.raises(ValueError, match="positive finite"):
+            metrics.auc([1.0], bad)
 
 
 def test_auc_exact_by_hand():

@@ -141,3 +141,18 @@ def test_non_finite_points_are_an_error_unless_not_counted():
     vis[1, 7] = 0  # an unlabelled point may hold anything
     r = evaluate(pred, gt, schema=IBUG68, normaliser="interocular", visibility=vis)
     assert r.per_image["nme"][1] == pytest.approx(15.0)
+
+
+def test_image_with_nothing_to_measure_stays_out_but_a_diverged_pose_fails():
+    pred, gt = three_faces()
+    vis = np.full((3, 68), 2)
+    vis[2] = 0  # face 2 has no counted point: its NME is NaN, nothing to measure
+    gp = np.zeros((3, 3))
+    pp = np.array([[1.0, 0, 0], [np.nan, 0, 0], [1.0, 0, 0]])  # face 1: a diverged pose estimate
+    r = evaluate(pred, gt, schema=IBUG68, normaliser="interocular", visibility=vis, pred_pose=pp, gt_pose=gp)
+    assert np.isnan(r.per_image["nme"][2])
+    assert r.summary["fr_10"] == pytest.approx(50.0)  # 15 % of faces 0 and 1 fails; face 2 is not counted
+    _, c = r.ced([100.0])
+    assert c[0] == pytest.approx(100.0)
+    _, c = r.pose_ced("yaw", [179.0])  # the NaN yaw error of face 1 never reaches a threshold
+    assert c[0] == pytest.approx(200.0 / 3)
