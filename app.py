@@ -187,9 +187,7 @@ def create_services(args: argparse.Namespace, *, predictor=None, shape_model=Non
                 report = store.import_dataset(ds, author=f"import ({args.author})", progress=update)
         finally:
             close()
-        print(f"imported {args.import_dir}: {report.summary()}")
-        for problem in (report.skipped + report.problems)[:10]:
-            print(f"  skipped: {problem}")
+        _import_report(path, args.import_dir, report, ds)
     missing = sum(store.latest_prediction(r.id) is None and r.box_source != "not_found" for r in store.images())
     if missing:
         update, close = _bar("pre-labelling", progress, unit="face")
@@ -202,6 +200,21 @@ def create_services(args: argparse.Namespace, *, predictor=None, shape_model=Non
             print(f"no face found in {len(no_face)} image(s); the app asks for a box there: "
                   f"{', '.join(no_face[:10])}{' ...' if len(no_face) > 10 else ''}")
     return svc
+
+
+def _import_report(workspace: Path, folder: str, report, ds) -> None:
+    """Print the start-up import's report (the first 10 of each list) and, when there is anything to report,
+    write all of it (skipped entries, reader problems, reader flags) to ``<workspace stem>-import-report.csv``
+    beside the workspace (``asmnet.commands.import_.write_report``)."""
+    from asmnet.commands.import_ import print_report, reader_flags, write_report
+
+    flags = reader_flags(ds)
+    full = None
+    if report.skipped or report.problems or flags:
+        full = workspace.parent / f"{workspace.stem}-import-report.csv"
+        write_report(full, report, flags)
+    print(f"imported {folder}:", end=" ")
+    print_report(report, limit=10, flags=flags, full=full)
 
 
 def _bar(desc: str, enabled: bool, unit: str = "image"):

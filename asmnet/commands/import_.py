@@ -1,5 +1,5 @@
-"""``asmnet import WORKSPACE.db DIR --format NAME [--split S]``: add a dataset, or a plain folder of images,
-to a workspace.
+"""``asmnet import WORKSPACE.db DIR --format NAME [--split S] [--report FILE.csv]``: add a dataset, or a plain
+folder of images, to a workspace.
 
 A dataset's faces come with their ground truth; ``--format images`` adds the image files of a plain folder
 (jpg, jpeg, png, bmp, webp, recursively) and pre-labels them: the face detector finds every face, the
@@ -7,6 +7,9 @@ model places the points (``asmnet.workspace_prelabel.prelabel_new_faces``; ``--n
 Images are deduplicated by content, so importing the same folder twice adds nothing the second time; an
 interrupted import can simply be run again. An import that fails before adding anything leaves no new
 workspace file behind.
+
+The terminal shows the first 20 skipped entries, reader problems and reader flags (kept as data, e.g. "image
+has EXIF orientation 6", points outside the image); ``--report FILE.csv`` writes all of them.
 """
 from __future__ import annotations
 
@@ -35,21 +38,68 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"with --format {IMAGES}: model to pre-label with (default: the workspace's latest, "
                              "else the shipped one)")
     parser.add_argument("--no-progress", action="store_true", help="no progress report")
+    parser.add_argument("--report", default=None, metavar="FILE.csv",
+                        help="write the full report (every skipped entry, reader problem and reader flag) as CSV; "
+                             "the terminal shows the first 20 of each")
 
 
-def print_report(report, out=None, limit: int = 20) -> None:
-    """The import summary, then each skipped sample and reader problem with its reason (to ``out``,
-    default stdout)."""
+#: columns of the full report (``--report FILE.csv``)
+REPORT_COLUMNS = ("kind", "file", "line", "point", "message")
+
+
+def reader_flags(ds) -> list:
+    """The reader's flags of a Dataset (``Sample.flags``: "image has EXIF orientation 6 ...", points outside
+    the image ...) as ``Problem``s naming the sample's image file; [] for None (a plain folder of images)."""
+    from datasets.sample import Problem
+
+    if ds is None:
+        return []
+    return [Problem(str(Path(ds.root) / s.image), flag) for s in ds.samples for flag in s.flags]
+
+
+def report_rows(report, flags=()) -> list[dict]:
+    """Every entry of an import report as rows of ``REPORT_COLUMNS`` (kind: skipped, reader problem, flag)."""
+    return [{"kind": kind, "file": p.path, "line": "" if p.line is None else p.line,
+             "point": "" if p.point is None else p.point, "message": str(p)}
+            for kind, items in (("skipped", report.skipped), ("reader problem", report.problems), ("flag", flags))
+            for p in items]
+
+
+def write_report(path: str | Path, report, flags=()) -> int:
+    """Write the full report as CSV (UTF-8, ``REPORT_COLUMNS``) through a temporary file moved into place;
+    returns the number of rows."""
+    import csv
+    import os
+
+    path = Path(path)
+    rows = report_rows(report, flags)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=REPORT_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+    return len(rows)
+
+
+def print_report(report, out=None, limit: int = 20, flags=(), full: str | Path | None = None) -> None:
+    """The import summary, then each skipped sample, reader problem and reader flag with its reason (to
+    ``out``, default stdout), at most ``limit`` of each; ``full``: where the full report was written (said
+    when a list is cut, else how to get it)."""
     out = out or sys.stdout
-    print(report.summary(), file=out)
-    for title, items in (("skipped", report.skipped), ("reader problems", report.problems)):
+    print(report.summary() + (f", flagged {len(flags)}" if flags else ""), file=out)
+    for title, items in (("skipped", report.skipped), ("reader problems", report.problems),
+                         ("flags (imported as they are)", flags)):
         if not items:
             continue
         print(f"{title}:", file=out)
         for p in items[:limit]:
             print(f"  {p}", file=out)
         if len(items) > limit:
-            print(f"  ... and {len(items) - limit} more", file=out)
+            where = f"all in {full}" if full else "all of them with --report FILE.csv"
+            print(f"  ... and {len(items) - limit} more ({where})", file=out)
+    if full:
+        print(f"full report: {full}", file=out)
 
 
 def _remove_new_workspace(path: Path) -> None:
@@ -86,7 +136,10 @@ def run(args: argparse.Namespace) -> int:
                     report = ws.import_dataset(ds, author=args.author, progress=progress, dataset=args.dataset)
             finally:
                 close()
-            print_report(report)
+            flags = reader_flags(ds)
+            if args.report:
+                write_report(args.report, report, flags)
+            print_report(report, flags=flags, full=args.report)
             if ds is None and not args.no_prelabel and report.image_ids:
                 _prelabel(ws, report.image_ids, args)
     except BaseException:
