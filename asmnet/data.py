@@ -24,6 +24,7 @@ import os
 
 import numpy as np
 
+from asmnet.config_flags import setting
 from asmnet.crop import apply_affine, box_to_crop_matrix, crop_box_from_points, square_box, landmark_box, \
     to_normalised, CROP_MARGIN
 from asmnet.head_pose import mirror_pose, rotate_pose_in_plane
@@ -174,16 +175,18 @@ def split_validation(faces: FaceArrays, fraction: float, seed: int) -> tuple[np.
 
 @dataclass
 class AugmentConfig:
-    """Random crop perturbations. Angles in degrees; scale/shift relative to the crop side."""
+    """Random crop perturbations. Angles in degrees; scale/shift relative to the crop side.
 
-    rotation: float = 25.0
-    scale: float = 0.12
-    shift: float = 0.06
-    flip: float = 0.5
-    brightness: float = 0.3
-    contrast: float = 0.3
-    saturation: float = 0.3
-    grayscale: float = 0.05
+    Each field is also an ``asmnet train`` flag of the same name (``asmnet.config_flags``)."""
+
+    rotation: float = setting(25.0, "max in-plane rotation, degrees (uniform in +-rotation; the pose label follows)")
+    scale: float = setting(0.12, "crop side scaled by exp(U(-scale, scale))")
+    shift: float = setting(0.06, "crop centre shifted by U(-shift, shift) x the crop side, per axis")
+    flip: float = setting(0.5, "probability of a horizontal mirror (left/right points swapped)", off_flag="no-flip")
+    brightness: float = setting(0.3, "brightness factor U(1 - b, 1 + b)")
+    contrast: float = setting(0.3, "contrast factor U(1 - c, 1 + c)")
+    saturation: float = setting(0.3, "saturation factor U(1 - s, 1 + s)")
+    grayscale: float = setting(0.05, "probability of a grey-scale image")
 
     def to_dict(self) -> dict:
         return asdict(self)
