@@ -32,6 +32,7 @@ from asmnet.warp import crop_face
 from datasets.images import load_image
 from datasets.sample import Dataset
 from datasets.schemas import get_schema
+from evaluation.pose import yaw_bucket_index
 
 #: the cached crop covers this multiple of the landmark box's larger side (room for augmentation)
 CACHE_MARGIN = 2.0
@@ -39,8 +40,6 @@ CACHE_VERSION = 2
 #: poses with any |angle| above this many degrees are treated as unlabelled (AFLW2000-3D has a few
 #: fits beyond +-99 degrees, which the usual head-pose protocol drops as unreliable)
 POSE_LIMIT_DEG = 99.0
-#: |yaw| bucket edges in degrees, for stratified splits and balanced metrics
-YAW_BUCKETS = (0.0, 30.0, 60.0, 90.0)
 
 
 @dataclass
@@ -148,21 +147,20 @@ def cached_faces(dataset: Dataset, cache_dir: str | Path | None, cache_size: int
     return faces
 
 
-def yaw_bucket(yaw_deg: np.ndarray) -> np.ndarray:
-    """(N,) int bucket of |yaw|: 0 for [0, 30], 1 for (30, 60], 2 for (60, 90] (and beyond)."""
-    a = np.abs(np.asarray(yaw_deg, dtype=np.float64))
-    return np.clip(np.searchsorted(np.array(YAW_BUCKETS[1:-1]), a, side="left"), 0, len(YAW_BUCKETS) - 2)
+#: the |yaw| bucket rule (``evaluation.pose.yaw_bucket_index``), under the name training code imported
+yaw_bucket = yaw_bucket_index
 
 
 def split_validation(faces: FaceArrays, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, val): a |yaw|-stratified random ``fraction`` held out for validation."""
+    """Indices (train, val): a |yaw|-stratified random ``fraction`` held out for validation (buckets of
+    ``evaluation.pose.yaw_bucket_index``)."""
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"validation fraction must be in [0, 1), found {fraction}")
     rng = np.random.default_rng(seed)
     idx = np.arange(len(faces))
     if fraction == 0.0:
         return idx, idx[:0]
-    buckets = yaw_bucket(faces.pose[:, 0])
+    buckets = yaw_bucket_index(faces.pose[:, 0])
     val = []
     for b in np.unique(buckets):
         members = idx[buckets == b]

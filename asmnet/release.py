@@ -6,12 +6,9 @@ Steps:
    ``shape_model68.npz``;
 2. decide flip test-time averaging on the *validation* part (never on test) through the full predictor
    path (image -> crop -> network -> image pixels);
-3. evaluate the shipped file with a fresh ``Predictor`` on the chosen split (GT landmark boxes) with its
-   own metric code (box-normalised NME per |yaw| bucket, balanced mean, pose MAE), and write
-   ``metrics.json``.
-
-The metric code here is deliberately independent of ``evaluation`` (the package's evaluator) so that
-the two can check each other.
+3. evaluate the shipped file with a fresh ``Predictor`` on the chosen split (GT landmark boxes) with the
+   project's metrics (``evaluation.metrics`` / ``evaluation.pose``: box-normalised NME per |yaw| bucket,
+   balanced mean, pose MAE, uncertainty Spearman), and write ``metrics.json``.
 """
 from __future__ import annotations
 
@@ -24,32 +21,37 @@ from pathlib import Path
 import numpy as np
 
 
-def box_nme(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """(N,) NME in % : mean point-to-point error / sqrt(w * h) of the GT landmark box; (N, K, 2) inputs."""
-    err = np.linalg.norm(pred.astype(np.float64) - gt, axis=-1).mean(-1)
-    wh = gt.max(1) - gt.min(1)
-    return 100.0 * err / np.sqrt(wh[:, 0] * wh[:, 1])
+def metrics(pred: np.ndarray, gt: np.ndarray, pred_pose: np.ndarray, gt_pose: np.ndarray, schema: str,
+            uncertainty: np.ndarray | None = None) -> dict:
+    """The model card's figures of (N, K, 2) predicted / ground-truth points and (N, 3) poses (degrees).
 
+    Box NME (percent, ``evaluation.metrics.nme`` with the ``box`` normaliser) per |yaw| bucket
+    (``evaluation.pose``: [0,30], (30,60], beyond 60; None for an empty bucket), their balanced mean, the
+    plain mean, the failure rate at 10 % (a fraction, 0..1), and pose MAE (degrees, wrapped) on all faces and
+    on the faces whose GT angles are all within +-99 degrees (the usual head-pose protocol). ``uncertainty``
+    (N,): adds ``uncertainty_spearman``, its rank correlation with the per-face NME.
+    """
+    from evaluation.metrics import failure_rate, nme as nme_of, spearman
+    from evaluation.pose import angle_errors, bucket_means, yaw_bucket
 
-def metrics(pred: np.ndarray, gt: np.ndarray, pred_pose: np.ndarray, gt_pose: np.ndarray) -> dict:
-    """Box NME per |yaw| bucket [0,30], (30,60], (60,90] (yaw > 90 counted in the last), balanced mean,
-    plain mean, failure rate at 10%, and pose MAE (degrees) on all faces and on the faces whose GT angles
-    are all within +-99 degrees (the usual head-pose protocol)."""
-    nme = box_nme(pred, gt)
-    ay = np.abs(gt_pose[:, 0])
-    buckets = {"0_30": ay <= 30, "30_60": (ay > 30) & (ay <= 60), "60_90": ay > 60}
-    out: dict = {"faces": int(len(nme)), "nme_mean": float(nme.mean()), "failure_rate_10": float((nme > 10).mean())}
-    for k, sel in buckets.items():
-        out[f"nme_{k}"] = float(nme[sel].mean())
-        out[f"faces_{k}"] = int(sel.sum())
-    out["nme_balanced"] = float(np.mean([out[f"nme_{k}"] for k in buckets]))
-    d = np.abs((pred_pose - gt_pose + 180.0) % 360.0 - 180.0)
+    nme = nme_of(pred, gt, schema, "box")
+    out: dict = {"faces": int(len(nme)), "nme_mean": float(nme.mean()),
+                 "failure_rate_10": failure_rate(nme, 10.0) / 100.0}
+    per, out["nme_balanced"] = bucket_means(nme, gt_pose[:, 0])
+    labels = yaw_bucket(gt_pose[:, 0])
+    for name, m in per.items():
+        key = name.replace("-", "_")
+        out[f"nme_{key}"] = m
+        out[f"faces_{key}"] = int((labels == name).sum())
+    d = angle_errors(pred_pose, gt_pose)
     keep = (np.abs(gt_pose) <= 99).all(1)
     out["pose_mae_all"] = float(d.mean())
     out["pose_mae"] = float(d[keep].mean())
     out["pose_faces"] = int(keep.sum())
     for i, name in enumerate(("yaw", "pitch", "roll")):
         out[f"{name}_mae"] = float(d[keep, i].mean())
+    if uncertainty is not None:
+        out["uncertainty_spearman"] = spearman(uncertainty, nme)
     return out
 
 
@@ -68,12 +70,6 @@ def predict_split(predictor, ds, batch_size: int = 32):
             unc.append(p.uncertainty)
             conf.append(p.confidence)
     return np.stack(pts), np.stack(pose), np.array(unc), np.stack(conf)
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra = np.argsort(np.argsort(a))
-    rb = np.argsort(np.argsort(b))
-    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,8 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     for flip in (False, True):
         pr = Predictor.from_checkpoint(tmp, flip_tta=flip)
         p, q, u, _ = predict_split(pr, val_ds)
-        val[flip] = metrics(p, val_gt, q, val_pose)
-        val[flip]["uncertainty_spearman"] = spearman(u, box_nme(p, val_gt))
+        val[flip] = metrics(p, val_gt, q, val_pose, schema.name, uncertainty=u)
     flip_tta = val[True]["nme_balanced"] < val[False]["nme_balanced"]
     card.update({"name": args.name, "flip_tta": bool(flip_tta), "flip_tta_decided_on": "validation (full predictor path)",
                  "validation": {"no_flip": val[False], "flip": val[True]}})
@@ -141,8 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     gt = np.stack([s.points for s in test_ds.samples])
     gt_pose = np.stack([s.pose for s in test_ds.samples])
     p, q, u, conf = predict_split(pr, test_ds)
-    res = metrics(p, gt, q, gt_pose)
-    res["uncertainty_spearman"] = spearman(u, box_nme(p, gt))
+    res = metrics(p, gt, q, gt_pose, schema.name, uncertainty=u)
     res["seconds"] = round(time.time() - t0, 1)
     out = {"checkpoint": final.name, "sha256": pr.sha256, "split": args.eval_split, "boxes": "gt landmark box",
            "flip_tta": pr.flip_tta, "test": res, "validation": card["validation"],

@@ -35,7 +35,8 @@ def evaluate_run(run: Path, ds) -> dict:
 
     pr = Predictor.from_checkpoint(run / "best.pt", backend="torch")
     p, q, _, _ = predict_split(pr, ds)
-    res = metrics(p, np.stack([s.points for s in ds.samples]), q, np.stack([s.pose for s in ds.samples]))
+    res = metrics(p, np.stack([s.points for s in ds.samples]), q, np.stack([s.pose for s in ds.samples]),
+                  pr.schema.name)
     res["failure_rate_10"] *= 100.0
     card = pr.card
     res.update({"best_epoch": card.get("best", {}).get("epoch"), "epochs": card.get("epochs_trained"),

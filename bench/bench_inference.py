@@ -148,14 +148,6 @@ def _dlib_rows(images, boxes, samples, b1_faces: int, quick: bool) -> tuple[list
     return rows, notes
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
-    if len(a) < 3:
-        return None
-    ra = np.argsort(np.argsort(a))
-    rb = np.argsort(np.argsort(b))
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
 def _session_options(graph: bytes, size: int, repeats: int) -> list[dict[str, Any]]:
     """The ONNX Runtime session levers on one graph: ms per face of the plain + mirrored network call at
     batch 1 (2 crops) and batch 32 (64 crops) for each setting."""
@@ -201,9 +193,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     from asmnet.fast import accelerate, onnxruntime_available, resolve_default
     from asmnet.network import create_model
     from asmnet.predictor import Predictor
-    from asmnet.release import box_nme
     from asmnet.runtime import find_runtime
     from datasets.images import load_image
+    from evaluation.metrics import nme, spearman
 
     images = [load_image(ds.root / s.image) for s in samples]
     boxes = [landmark_box(s.points) for s in samples]
@@ -242,7 +234,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     float_acc = None
     for be in backends:
         p = Predictor(base.model, base.config, base.shape_model, name=base.name, sha256=base.sha256, card=base.card)
-        p.checkpoint = ckpt
+        p.checkpoint_path = ckpt
         if be != "torch":
             accelerate(p, "fused" if be == "fused-nchw" else be, channels_last=be != "fused-nchw")
         r = _time_predictor(p, images, boxes, batch, b1_faces, passes)
@@ -252,7 +244,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         preds = r["preds"]
         pts = np.stack([q.points for q in preds])
         acc = _evaluate(pts, np.stack([q.pose for q in preds]), samples)
-        rho = _spearman(np.array([q.uncertainty for q in preds]), box_nme(pts, gt))
+        rho = (spearman([q.uncertainty for q in preds], nme(pts, gt, base.schema, "box"))
+               if len(preds) >= 3 else None)
         if be == "torch":
             float_acc = acc
         row = {"model": "ASMNet" + ("" if ckpt is not None else " (untrained)"),

@@ -21,19 +21,12 @@ import numpy as np
 
 from bench import common
 
-BUCKETS = ((0, 30), (30, 60), (60, 90))
-
-
-def _bucket(yaw: float) -> int:
-    a = abs(yaw)
-    return 0 if a <= 30 else 1 if a <= 60 else 2
-
-
 def study(split: str, backends: list[str], limit: int | None = None) -> dict:
     from asmnet.crop import landmark_box
     from asmnet.detect import detect_faces_scored
     from datasets.formats import read_dataset
     from datasets.images import load_image
+    from evaluation.pose import yaw_bucket_index
 
     root = common.aflw_dir()
     if root is None:
@@ -44,7 +37,7 @@ def study(split: str, backends: list[str], limit: int | None = None) -> dict:
     images = [load_image(ds.root / s.image) for s in samples]
     for be in backends:
         found = np.zeros(len(samples), bool)
-        bucket = np.array([_bucket(float(s.pose[0])) for s in samples])
+        bucket = yaw_bucket_index([float(s.pose[0]) for s in samples])
         rel, extra, secs = [], 0, 0.0
         for i, (s, img) in enumerate(zip(samples, images)):
             t0 = time.perf_counter()

@@ -47,6 +47,7 @@ from datasets.formats import read_dataset  # noqa: E402
 from datasets.sample import Dataset  # noqa: E402
 from datasets.schemas import IBUG68  # noqa: E402
 from datasets.store import Workspace  # noqa: E402
+from evaluation.metrics import spearman  # noqa: E402
 
 #: points the simulated annotator drags in the in-progress corrections (outer/inner eye corners, nose tip, chin)
 PIN_POINTS = (36, 39, 42, 45, 30, 8)
@@ -107,12 +108,6 @@ def point_errors_norm(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     from evaluation.metrics import normaliser, point_errors
 
     return 100.0 * point_errors(pred, gt) / normaliser(gt, IBUG68, "box")[:, None]
-
-
-def spearman(a, b) -> float:
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(np.asarray(a, np.float64), np.asarray(b, np.float64)).correlation)
 
 
 def ranking_figures(score: np.ndarray, nme: np.ndarray) -> dict:

@@ -47,12 +47,12 @@ def samples_of(split: str):
 
 
 def balanced(nme: np.ndarray, yaw: np.ndarray) -> dict:
-    from asmnet.data import yaw_bucket
+    from evaluation.metrics import failure_rate
+    from evaluation.pose import bucket_means
 
-    b = yaw_bucket(yaw)
-    per = [float(np.mean(nme[b == k])) for k in range(3)]
-    return {"nme_0_30": per[0], "nme_30_60": per[1], "nme_60_90": per[2], "nme_balanced": float(np.mean(per)),
-            "nme_mean": float(np.mean(nme)), "fr_10": float(np.mean(nme > 10))}
+    per, bal = bucket_means(nme, yaw)
+    return {"nme_0_30": per["0-30"], "nme_30_60": per["30-60"], "nme_60_90": per["60-90"], "nme_balanced": bal,
+            "nme_mean": float(np.mean(nme)), "fr_10": failure_rate(nme, 10.0) / 100.0}
 
 
 def study(split: str, checkpoint: str | None, max_passes: int) -> dict:

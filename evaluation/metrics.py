@@ -313,3 +313,39 @@ def auc(errors, threshold: float = 10.0) -> float:
     fin = np.isfinite(e)
     share[fin] = np.clip(1.0 - e[fin] / t, 0.0, 1.0)
     return float(100.0 * share.mean())
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """(N,) ranks 1..N of ``x``, ties given the mean of the ranks they span."""
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    starts = np.r_[0, np.flatnonzero(xs[1:] != xs[:-1]) + 1]    # first index of each run of equal values
+    ends = np.r_[starts[1:], len(xs)]
+    mean_rank = (starts + ends + 1) / 2.0                       # mean of ranks starts+1 .. ends
+    ranks = np.empty(len(x))
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return ranks
+
+
+def spearman(a, b) -> float:
+    """Spearman rank correlation of two (N,) arrays (e.g. per-face uncertainty and NME), in [-1, 1].
+
+    The Pearson correlation of the ranks, ties ranked by the mean of the ranks they span (as
+    ``scipy.stats.spearmanr``); +-inf ranks first / last. NaN when either array is constant or N < 2.
+
+    Raises:
+        ValueError: arrays of another shape or length, or a NaN (it has no rank; its index is named, so a
+            diverged prediction cannot silently change a ranking).
+    """
+    x = np.asarray(a, dtype=np.float64)
+    y = np.asarray(b, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"spearman needs two 1-D arrays of one length, found shapes {x.shape} and {y.shape}")
+    bad = np.flatnonzero(np.isnan(x) | np.isnan(y))
+    if bad.size:
+        raise ValueError(f"spearman: {bad.size} NaN value(s), e.g. at index {bad[:5].tolist()}")
+    if x.size < 2:
+        return float("nan")
+    rx, ry = _ranks(x) - (x.size + 1) / 2.0, _ranks(y) - (x.size + 1) / 2.0
+    den = np.sqrt((rx * rx).sum() * (ry * ry).sum())
+    return float((rx * ry).sum() / den) if den > 0 else float("nan")

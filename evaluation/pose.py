@@ -112,15 +112,27 @@ def geodesic_error(pred, gt) -> np.ndarray:
     return np.degrees(np.arccos(np.clip((tr - 1.0) / 2.0, -1.0, 1.0)))
 
 
+def yaw_bucket_index(yaw) -> np.ndarray:
+    """(N,) int |yaw| bucket index (into ``YAW_BUCKETS``) for (N,) (or scalar) yaw in degrees; -1 for NaN / inf.
+
+    The angle is wrapped to [-180, 180) first (350 is -10, so bucket 0); then [0, 30] -> 0, (30, 60] -> 1,
+    above 60 (including beyond 90) -> 2. The one bucket rule of the project (stratified splits, balanced
+    metrics, reports).
+    """
+    a = np.abs(wrap_degrees(np.atleast_1d(np.asarray(yaw, dtype=np.float64))))
+    idx = np.minimum(np.searchsorted(np.asarray(YAW_EDGES), a, side="left"), len(YAW_BUCKETS) - 1)  # 30 -> 0
+    return np.where(np.isfinite(a), idx, -1).astype(np.int64)
+
+
 def yaw_bucket(yaw) -> np.ndarray:
     """(N,) |yaw| bucket labels (object array of ``YAW_BUCKETS`` strings) for (N,) yaw in degrees.
 
-    [0, 30] -> "0-30", (30, 60] -> "30-60", above 60 (including beyond 90) -> "60-90". NaN yaw -> None.
+    [0, 30] -> "0-30", (30, 60] -> "30-60", above 60 (including beyond 90) -> "60-90", after wrapping the
+    angle (``yaw_bucket_index``). NaN yaw -> None.
     """
-    a = np.abs(wrap_degrees(yaw)) if np.ndim(yaw) else np.abs(wrap_degrees([yaw]))
-    idx = np.searchsorted(np.asarray(YAW_EDGES), a, side="left")  # 30 -> 0, 30.0001 -> 1
-    labels = np.asarray(YAW_BUCKETS, dtype=object)[np.minimum(idx, len(YAW_BUCKETS) - 1)]
-    labels[~np.isfinite(a)] = None
+    idx = yaw_bucket_index(yaw)
+    labels = np.asarray(YAW_BUCKETS, dtype=object)[np.maximum(idx, 0)]
+    labels[idx < 0] = None
     return labels
 
 

@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
 
     from asmnet.checkpoint import load_checkpoint
     from asmnet.fast import NME_TOLERANCE, build_runtime
-    from asmnet.release import box_nme, metrics, spearman
+    from asmnet.release import metrics
     from asmnet.runtime import ORT_BACKENDS, OrtModel, release_paths
 
     release = not args.cache
@@ -171,9 +171,8 @@ def run(args: argparse.Namespace) -> int:
         for name, g in (("float", graph), ("int8", q)):
             pf.model = OrtModel(g, size, num_points=pf.schema.num_points)
             p, pose, unc, _ = _predict(pf, ds, val)
-            m = metrics(p, gt, pose, gt_pose)
-            check[name] = {"nme_balanced": m["nme_balanced"], "nme_mean": m["nme_mean"], "pose_mae": m["pose_mae"],
-                           "uncertainty_spearman": spearman(unc, box_nme(p, gt))}
+            m = metrics(p, gt, pose, gt_pose, pf.schema.name, uncertainty=unc)
+            check[name] = {k: m[k] for k in ("nme_balanced", "nme_mean", "pose_mae", "uncertainty_spearman")}
         delta = check["int8"]["nme_balanced"] - check["float"]["nme_balanced"]
         check["delta_nme_balanced"] = delta
         check["tolerance"] = NME_TOLERANCE

@@ -6,7 +6,8 @@ import pytest
 
 from asmnet.crop import (apply_affine, box_to_crop_matrix, crop_box_from_points, from_normalised, invert_affine,
                          landmark_box, square_box, to_normalised)
-from asmnet.data import AugmentConfig, FaceArrays, make_batch, sample_crop, split_validation, yaw_bucket
+from asmnet.data import AugmentConfig, FaceArrays, make_batch, sample_crop, split_validation
+from evaluation.pose import yaw_bucket_index
 from datasets.schemas import IBUG68
 from tests.asmnet.conftest import synthetic_face_image, synthetic_shapes
 
@@ -107,7 +108,7 @@ def test_validation_split_is_stratified_and_disjoint():
                        [str(i) for i in range(n)], "ibug68")
     tr, va = split_validation(faces, 0.1, seed=0)
     assert len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == n
-    assert set(yaw_bucket(yaw[va])) == {0, 1, 2}
+    assert set(yaw_bucket_index(yaw[va])) == {0, 1, 2}
     np.testing.assert_array_equal(split_validation(faces, 0.1, seed=0)[1], va)
     with pytest.raises(ValueError, match="fraction"):
         split_validation(faces, 1.5, 0)

@@ -185,3 +185,15 @@ def test_vectorised_over_many_faces():
         h = np.ptp(gt[n, :, 1])
         ref = 100 * np.mean(np.linalg.norm(pred[n] - gt[n], axis=1)) / np.sqrt(w * h)
         assert e[n] == pytest.approx(ref)
+
+
+def test_spearman_by_hand_ties_and_nan():
+    assert metrics.spearman([1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 30.0, 40.0]) == pytest.approx(1.0)
+    assert metrics.spearman([1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0]) == pytest.approx(-1.0)
+    # ties get the mean rank: a ranks (1.5, 1.5, 3, 4), b ranks (1, 2, 3, 4) -> r = 4.5 / sqrt(4.5 * 5)
+    assert metrics.spearman([1.0, 1.0, 2.0, np.inf], [1.0, 2.0, 3.0, 4.0]) == pytest.approx(4.5 / np.sqrt(22.5))
+    assert np.isnan(metrics.spearman([1.0, 1.0], [1.0, 2.0]))
+    with pytest.raises(ValueError, match="index \\[1\\]"):
+        metrics.spearman([1.0, np.nan, 2.0], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="1-D"):
+        metrics.spearman([1.0, 2.0], [1.0, 2.0, 3.0])

@@ -49,6 +49,17 @@ def test_yaw_buckets_edges_and_beyond_90():
     yaw = [0.0, 30.0, 30.5, 60.0, 61.0, 95.0, -45.0, -30.0]
     # [0, 30] -> 0-30; (30, 60] -> 30-60; > 60 (including 95) -> 60-90; sign ignored
     assert list(pose.yaw_bucket(yaw)) == ["0-30", "0-30", "30-60", "30-60", "60-90", "60-90", "30-60", "0-30"]
+    np.testing.assert_array_equal(pose.yaw_bucket_index(yaw), [0, 0, 1, 1, 2, 2, 1, 0])
+
+
+def test_yaw_buckets_wrap_angles_and_leave_nan_out():
+    yaw = [350.0, -340.0, 200.0, 405.0, np.nan, np.inf]
+    # 350 = -10 -> 0-30; -340 = 20 -> 0-30; 200 = -160 -> 60-90; 405 = 45 -> 30-60; NaN / inf in no bucket
+    np.testing.assert_array_equal(pose.yaw_bucket_index(yaw), [0, 0, 2, 1, -1, -1])
+    assert list(pose.yaw_bucket(yaw)) == ["0-30", "0-30", "60-90", "30-60", None, None]
+    assert pose.yaw_bucket_index(45.0).tolist() == [1]  # a scalar is one face
+    b, bal = pose.bucket_means([1.0, 2.0, 100.0], [10.0, 370.0, np.nan])
+    assert b == {"0-30": pytest.approx(1.5), "30-60": None, "60-90": None} and bal == pytest.approx(1.5)
 
 
 def test_bucket_means_and_balanced_mean():
