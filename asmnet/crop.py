@@ -44,6 +44,15 @@ def square_box(box: np.ndarray, margin: float = 1.0) -> np.ndarray:
     return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], dtype=np.float32)
 
 
+def whole_image_box(height: int, width: int, margin: float = CROP_MARGIN) -> np.ndarray:
+    """The face box (4,) float32 assumed when no face is found: the centred square of side
+    ``min(width, height) / margin``, so that its crop (``margin`` x the box) is the largest centred square
+    of the image. The one fallback rule of the predictor and the CLI."""
+    side = min(width, height) / margin
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
+
+
 def crop_box_from_points(points: np.ndarray, margin: float = CROP_MARGIN) -> np.ndarray:
     """The square crop box (4,) the model expects for a face with landmarks (K, 2): centred on the
     landmark box, side ``margin`` times its larger side. Used identically by training and ``--boxes gt``."""

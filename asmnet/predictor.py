@@ -220,10 +220,9 @@ class Predictor:
         boxes = detect_faces(image)
         if len(boxes):
             return face_box_from_detection(boxes[0])
-        h, w = image.shape[:2]
-        side = min(w, h) / self.crop_margin
-        cx, cy = (w - 1) / 2, (h - 1) / 2
-        return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
+        from asmnet.crop import whole_image_box
+
+        return whole_image_box(*image.shape[:2], self.crop_margin)
 
     def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, 3, S, S) float32 RGB in [0, 1] -> normalised points (N, K, 2) and pose (N, 3) radians, numpy.

@@ -54,22 +54,6 @@ def empty_prediction(box=None, error: str | None = None):
                       extras={} if error is None else {"error": error})
 
 
-def face_box(image: np.ndarray, crop_margin: float) -> np.ndarray:
-    """``Predictor.face_box`` without the predictor (no torch import in pool processes): the largest
-    detected face's landmark-box estimate, else the centred square of side min(w, h) / crop_margin (4,)
-    (for callers that need one box per image whatever happens, e.g. ``asmnet predict`` on a benchmark;
-    the pre-label pipeline does not guess)."""
-    from asmnet.detect import face_boxes
-
-    boxes = face_boxes(image)
-    if len(boxes):
-        return boxes[0]
-    h, w = image.shape[:2]
-    side = min(w, h) / crop_margin
-    cx, cy = (w - 1) / 2, (h - 1) / 2
-    return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
-
-
 def detected_faces(image: np.ndarray, max_faces: int | None = None) -> np.ndarray:
     """(F, 4) float32 landmark boxes of the faces to pre-label in ``image``: the largest face the detector
     finds, then the others scoring at least ``EXTRA_FACE_MIN_SCORE`` (at most ``max_faces`` in all);
@@ -85,7 +69,7 @@ def detected_faces(image: np.ndarray, max_faces: int | None = None) -> np.ndarra
     return np.stack([face_box_from_detection(boxes[i], backend) for i in keep]).astype(np.float32)
 
 
-def _prepare(item: Any, box: Any, crop_margin: float, index: int, max_faces: int | None = None,
+def _prepare(item: Any, box: Any, index: int, max_faces: int | None = None,
              detect: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[Any, Any, str | None, str | None]:
     """(image, boxes (F, 4) or None, error reason, error path) for one item: decode, and detect every face
     when ``box`` is None (F may be 0); a given box is returned as (1, 4).
@@ -189,7 +173,6 @@ def prelabel_faces(predictor, paths_or_images: Sequence[Any], boxes: Sequence | 
     from asmnet.refine import REFINE_PASSES, predict_refined
 
     passes = REFINE_PASSES if refine is None else int(refine)
-    margin = float(getattr(predictor, "crop_margin", 1.0))  # passed on to _prepare (unused there now)
     box_of = (lambda i: None) if boxes is None else (lambda i: boxes[i])
 
     results: list = [None] * n
@@ -226,7 +209,7 @@ def prelabel_faces(predictor, paths_or_images: Sequence[Any], boxes: Sequence | 
 
     if workers == 0 or n == 0:
         for start in starts:
-            run_batch(start, [_prepare(paths_or_images[i], box_of(i), margin, i, max_faces, detect)
+            run_batch(start, [_prepare(paths_or_images[i], box_of(i), i, max_faces, detect)
                               for i in range(start, min(start + batch_size, n))])
         return results
 
@@ -239,7 +222,7 @@ def prelabel_faces(predictor, paths_or_images: Sequence[Any], boxes: Sequence | 
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prelabel")
 
     def submit(s: int) -> tuple[int, list]:
-        return s, [executor.submit(_prepare, paths_or_images[i], box_of(i), margin, i, max_faces, detect)
+        return s, [executor.submit(_prepare, paths_or_images[i], box_of(i), i, max_faces, detect)
                    for i in range(s, min(s + batch_size, n))]
 
     pending: list[tuple[int, list]] = []

@@ -8,7 +8,8 @@ import torch
 
 from asmnet.network import create_model
 from asmnet.predictor import Predictor
-from asmnet.prelabel import NO_FACE, empty_prediction, face_box, prelabel_faces, prelabel_images
+from asmnet.crop import square_box, whole_image_box
+from asmnet.prelabel import NO_FACE, empty_prediction, prelabel_faces, prelabel_images
 from datasets.errors import ImageError
 
 CONFIG = {"model": "asmnet_tiny", "num_points": 68, "input_size": 64, "crop_margin": 1.3, "schema": "ibug68"}
@@ -87,9 +88,13 @@ def test_bad_arguments(predictor, images, boxes):
     assert prelabel_images(predictor, [], None) == []
 
 
-def test_face_box_equals_the_predictors(predictor, images):
-    for img in images[:3]:
-        np.testing.assert_array_equal(face_box(img, predictor.crop_margin), predictor.face_box(img))
+def test_no_face_falls_back_to_the_one_whole_image_box(predictor):
+    blank = np.full((90, 160, 3), 128, np.uint8)  # nothing for a detector to find
+    box = predictor.face_box(blank)
+    np.testing.assert_array_equal(box, whole_image_box(90, 160, predictor.crop_margin))
+    # its crop (crop_margin x the box) is the largest centred square of the image
+    crop = square_box(box, predictor.crop_margin)
+    np.testing.assert_allclose(crop, [79.5 - 45, -0.5, 79.5 + 45, 89.5], atol=1e-4)  # centre x 79.5, side 90
 
 
 def _photos():
