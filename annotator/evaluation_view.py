@@ -43,29 +43,18 @@ class Pairs:
     visibility: np.ndarray
 
 
+def _reference_visibility(a) -> np.ndarray:
+    """(K,) int8 visibility of a reference annotation (2, visible, where it has none)."""
+    return a.visibility if a.visibility is not None else np.full(len(a.points), 2, np.int8)
+
+
 def gather(store, source: str) -> Pairs:
-    """The latest prediction and the latest ``source`` annotation of every image that has both."""
-    ids, names, pred, ref, pp, rp, vis = [], [], [], [], [], [], []
-    for rec in store.images():
-        p = store.latest_prediction(rec.id)
-        a = store.latest(rec.id, source=source)
-        if p is None or a is None or p.points.shape != a.points.shape:
-            continue
-        ids.append(rec.id)
-        names.append(rec.name or rec.path.name)
-        pred.append(p.points)
-        ref.append(a.points)
-        pp.append(p.pose)
-        rp.append(a.pose)
-        vis.append(a.visibility if a.visibility is not None else np.full(len(a.points), 2, np.int8))
-    if not ids:
-        z = np.zeros((0, 0, 2), np.float32)
-        return Pairs([], [], z, z, None, None, np.zeros((0, 0), np.int8))
-    k = pred[0].shape[0]
-    have_pose = bool(pp) and all(x is not None for x in pp) and all(x is not None for x in rp)
-    return Pairs(ids, names, np.asarray(pred, np.float32).reshape(-1, k, 2), np.asarray(ref, np.float32).reshape(-1, k, 2),
-                 np.asarray(pp, np.float32) if have_pose else None, np.asarray(rp, np.float32) if have_pose else None,
-                 np.asarray(vis, np.int8).reshape(-1, k))
+    """The latest prediction and the latest ``source`` annotation of every image that has both (one store
+    query, ``Workspace.evaluation_pairs``)."""
+    rows = store.evaluation_pairs(source)
+    return _pairs([rec.id for rec, _, _ in rows], [rec.name or rec.path.name for rec, _, _ in rows],
+                  [p.points for _, _, p in rows], [a.points for _, a, _ in rows], [p.pose for _, _, p in rows],
+                  [a.pose for _, a, _ in rows], [_reference_visibility(a) for _, a, _ in rows])
 
 
 def report(pairs: Pairs, schema, normaliser: str = "interocular") -> Report:
@@ -171,27 +160,16 @@ def _pairs(ids, names, pred, ref, pp, rp, vis) -> Pairs:
 
 def gather_models(store, source: str, model_a: int, model_b: int) -> tuple[Pairs, Pairs]:
     """(pairs of model A, pairs of model B) on the same images, in the same order: those with a prediction
-    from both models and a ``source`` annotation (each model's latest prediction vs the latest annotation)."""
-    ids, names, refs, rposes, vis = [], [], [], [], []
-    pa, pb, posea, poseb = [], [], [], []
-    for rec in store.images():
-        a = store.latest(rec.id, source=source)
-        if a is None:
-            continue
-        p_a = store.latest_prediction(rec.id, model_a)
-        p_b = store.latest_prediction(rec.id, model_b)
-        if p_a is None or p_b is None or p_a.points.shape != a.points.shape or p_b.points.shape != a.points.shape:
-            continue
-        ids.append(rec.id)
-        names.append(rec.name or rec.path.name)
-        refs.append(a.points)
-        rposes.append(a.pose)
-        vis.append(a.visibility if a.visibility is not None else np.full(len(a.points), 2, np.int8))
-        pa.append(p_a.points)
-        pb.append(p_b.points)
-        posea.append(p_a.pose)
-        poseb.append(p_b.pose)
-    return (_pairs(ids, names, pa, refs, posea, rposes, vis), _pairs(ids, names, pb, refs, poseb, rposes, vis))
+    from both models and a ``source`` annotation (each model's latest prediction vs the latest annotation);
+    one store query per model."""
+    by_b = {rec.id: p for rec, _, p in store.evaluation_pairs(source, model_b)}
+    rows = [(rec, a, p, by_b[rec.id]) for rec, a, p in store.evaluation_pairs(source, model_a) if rec.id in by_b]
+    ids = [rec.id for rec, *_ in rows]
+    names = [rec.name or rec.path.name for rec, *_ in rows]
+    refs, rposes = [a.points for _, a, _, _ in rows], [a.pose for _, a, _, _ in rows]
+    vis = [_reference_visibility(a) for _, a, _, _ in rows]
+    return (_pairs(ids, names, [p.points for _, _, p, _ in rows], refs, [p.pose for _, _, p, _ in rows], rposes, vis),
+            _pairs(ids, names, [p.points for *_, p in rows], refs, [p.pose for *_, p in rows], rposes, vis))
 
 
 def compare_figures(rep_a: Report, rep_b: Report, label_a: str, label_b: str) -> tuple[go.Figure, go.Figure]:
@@ -216,33 +194,16 @@ def compare_figures(rep_a: Report, rep_b: Report, label_a: str, label_b: str) ->
     return ced, lm
 
 
-def _base_prediction(preds: list, created_at: str):
-    """The latest of ``preds`` (oldest first) saved before ``created_at``; the latest of all when the
-    predictions carry no timestamps; None when none was saved before."""
-    if not preds:
-        return None
-    if any(p.created_at is None for p in preds):
-        return preds[-1]
-    before = [p for p in preds if p.created_at <= created_at]
-    return before[-1] if before else None
-
-
 def correction_effort(store) -> list[tuple[str, int, int, float]]:
     """(created_at, image id, version, mean point distance in px from the prediction it was based on) of
-    every correction in the history, ordered by time. Corrections with no earlier prediction of their
-    image (or a different number of points) are left out."""
+    every correction in the history, ordered by time (one store query, ``Workspace.correction_bases``).
+    Corrections with no earlier prediction of their image (or a different number of points) are left out."""
     rows = []
-    for rec in store.images():
-        hist = [a for a in store.history(rec.id) if a.source == "correction"]
-        if not hist:
+    for a, p in store.correction_bases():
+        if p is None or p.points.shape != a.points.shape:
             continue
-        preds = store.predictions(rec.id)
-        for a in hist:
-            p = _base_prediction(preds, a.created_at)
-            if p is None or p.points.shape != a.points.shape:
-                continue
-            d = float(np.linalg.norm(a.points.astype(np.float64) - p.points.astype(np.float64), axis=1).mean())
-            rows.append((a.created_at, rec.id, a.version, d))
+        d = float(np.linalg.norm(a.points.astype(np.float64) - p.points.astype(np.float64), axis=1).mean())
+        rows.append((a.created_at, a.image_id, a.version, d))
     rows.sort(key=lambda r: r[0])
     return rows
 
@@ -281,17 +242,16 @@ def default_choices(store, schema) -> tuple[str, str]:
 
     from evaluation.report import default_normaliser
 
-    recs = store.images()
-    has = {src: [r for r in recs if store.latest(r.id, source=src) is not None] for src in ("correction", "ground_truth")}
+    has = {src: store.latest_annotations(src) for src in ("correction", "ground_truth")}
     source = "correction" if has["correction"] or not has["ground_truth"] else "ground_truth"
     label = next(k for k, v in REFERENCES.items() if v == source)
     from datasets.formats import format_names
     from evaluation.metrics import normaliser as norm
 
-    formats = Counter(r.dataset for r in has[source] if r.dataset in format_names())
+    formats = Counter(r.dataset for r, _ in has[source] if r.dataset in format_names())
     if formats:
         return label, default_normaliser(formats.most_common(1)[0][0], schema)
-    refs = [store.latest(r.id, source=source).points for r in has[source]]
+    refs = [a.points for _, a in has[source]]
     refs = [p for p in refs if p.shape == (schema.num_points, 2)]
     if not refs or getattr(schema, "interocular", None) is None:
         return label, default_normaliser(None, schema)

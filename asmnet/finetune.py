@@ -37,7 +37,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from datasets.sample import Dataset
-from datasets.store import Workspace
+from datasets.store import Workspace, parse_statuses
 
 from asmnet.workspace_data import ACCEPTED_STATUSES, merge_datasets, workspace_samples
 
@@ -94,7 +94,7 @@ def finetune_from_workspace(workspace: str | Path | Workspace, init: str | Path,
     schema = str(init_cfg["schema"])
     wsd = workspace_samples(ws, statuses, schema=schema)
     if not wsd.image_ids:
-        raise ValueError(f"{ws_name}: no accepted face to train on (statuses {list(_status_list(statuses))}, "
+        raise ValueError(f"{ws_name}: no accepted face to train on (statuses {list(parse_statuses(statuses, ACCEPTED_STATUSES))}, "
                          f"schema {schema}); mark corrections done or pass --statuses")
     ds = wsd.dataset
     mix_info = None
@@ -136,7 +136,7 @@ def finetune_from_workspace(workspace: str | Path | Workspace, init: str | Path,
         "kind": "finetune",
         "name": name or Path(cfg.out).name,
         "created_by": "asmnet train --from-workspace",
-        "data": {"workspace": ws_name, "statuses": list(_status_list(statuses)), **wsd.counts(),
+        "data": {"workspace": ws_name, "statuses": list(parse_statuses(statuses, ACCEPTED_STATUSES)), **wsd.counts(),
                  "image_ids": wsd.image_ids, "mix": mix_info},
         "init": {"checkpoint": str(init.resolve()), "sha256": file_sha256(init),
                  "name": str(init_card.get("name", init.stem))},
@@ -158,11 +158,3 @@ def finetune_from_workspace(workspace: str | Path | Workspace, init: str | Path,
     model_id = ws.register_model(card["name"], str(Path(result.best_checkpoint).resolve()),
                                  file_sha256(result.best_checkpoint), card)
     return FinetuneResult(model_id, Path(result.best_checkpoint), card, result)
-
-
-def _status_list(statuses) -> tuple[str, ...]:
-    if statuses is None:
-        return ACCEPTED_STATUSES
-    if isinstance(statuses, str):
-        return tuple(s.strip() for s in statuses.split(",") if s.strip())
-    return tuple(statuses)

@@ -25,7 +25,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from datasets.sample import Dataset, Sample
-from datasets.store import Workspace
+from datasets.store import Workspace, parse_statuses
 
 #: statuses whose annotations count as accepted by default
 ACCEPTED_STATUSES: tuple[str, ...] = ("done", "reviewed")
@@ -56,14 +56,6 @@ class WorkspaceData:
                 "ground_truth": self.sources.count("ground_truth"), "left_out": len(self.left_out)}
 
 
-def _statuses(statuses: str | Iterable[str] | None) -> tuple[str, ...]:
-    if statuses is None:
-        return ACCEPTED_STATUSES
-    if isinstance(statuses, str):
-        statuses = [s.strip() for s in statuses.split(",") if s.strip()]
-    return tuple(statuses)
-
-
 def _common_root(paths: Sequence[Path]) -> Path:
     if not paths:
         return Path(".")
@@ -92,7 +84,7 @@ def workspace_samples(ws: Workspace, statuses: str | Iterable[str] | None = ACCE
         ``WorkspaceData`` with the ``Dataset`` (one sample per image, in image-id order).
     """
     wanted = None if image_ids is None else {int(i) for i in image_ids}
-    pairs = ws.accepted(statuses=_statuses(statuses))
+    pairs = ws.accepted(statuses=parse_statuses(statuses, ACCEPTED_STATUSES))
     kept, left_out = [], []
     for img, ann in pairs:
         if wanted is not None and img.id not in wanted:

@@ -1,5 +1,5 @@
-"""Small helpers shared by the format modules: number formatting, atomic writes, image copies,
-safe relative paths, finding the image beside an annotation, and flagging points outside the image."""
+"""Small helpers shared by the format modules: number formatting, atomic writes, image copies
+(names checked by ``datasets.paths``), finding the image beside an annotation, and flagging points outside the image."""
 from __future__ import annotations
 
 import decimal
@@ -7,12 +7,13 @@ import os
 import re
 import shutil
 import uuid
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from datasets.errors import FormatError, ImageError, UnsafePathError
+from datasets.errors import FormatError, ImageError
 from datasets.images import IMAGE_SUFFIXES, image_header
+from datasets.paths import relative_name
 from datasets.sample import Dataset, Problem, Sample
 
 
@@ -104,23 +105,13 @@ def atomic_write_text(path: Path, text: str) -> Path:
     return atomic_write_bytes(path, lambda fh: fh.write(data))
 
 
-def safe_relative(image: str) -> PurePosixPath:
-    """``image`` as a relative POSIX path that cannot leave its folder; UnsafePathError otherwise."""
-    p = PurePosixPath(str(image).replace("\\", "/"))
-    # the store's rule (``store._relative_name``): a Windows drive ("C:") is refused, a ":" elsewhere in a
-    # name is not (what imports must export)
-    if p.is_absolute() or not p.parts or ".." in p.parts or PureWindowsPath(str(image)).drive:
-        raise UnsafePathError(f"image path {image!r} must be relative and stay inside the dataset folder")
-    return p
-
-
 def copy_image(dataset: Dataset, sample: Sample, out_dir: Path, rel: PurePosixPath | None = None) -> Path:
     """Copy the sample's image to ``out_dir / rel`` (default: ``sample.image``) atomically; returns the target.
 
     Nothing is copied when source and target are the same file. ImageError when the source is missing.
     """
-    rel = safe_relative(sample.image) if rel is None else rel
-    src = Path(dataset.root) / safe_relative(sample.image)
+    rel = relative_name(sample.image) if rel is None else rel
+    src = Path(dataset.root) / relative_name(sample.image)
     dst = Path(out_dir) / rel
     if not src.is_file():
         raise ImageError(src, "image file not found (needed to write the dataset)")

@@ -28,7 +28,8 @@ import numpy as np
 from datasets.errors import FormatError, ImageError
 from datasets.images import image_size
 from datasets.formats._common import (image_name_problem, short, find_single_file, atomic_write_text, check_writable, copy_image, flag_points, format_float,
-                                      problem, safe_relative)
+                                      problem)
+from datasets.paths import relative_name
 from datasets.sample import Dataset, Problem, Sample
 from datasets.schemas import SCHEMAS, get_schema, schema_for_points
 
@@ -172,7 +173,7 @@ def read(root: Path, *, schema: str | None = None) -> Dataset:
                                              "images; not imported")
             if im is None:
                 raise FormatError(json_path, f"annotation {idx}: image_id {short(image_id, 60)} is not in 'images'")
-            rel = safe_relative(im["file_name"]).as_posix()
+            rel = relative_name(im["file_name"]).as_posix()
             why = image_name_problem(base, rel)
             if why:
                 raise FormatError(json_path, f"annotation {idx}: {why}")
@@ -211,7 +212,7 @@ def write(dataset: Dataset, out_dir: Path) -> Path:
     images: dict[str, dict] = {}
     anns: list[dict] = []
     for s in dataset.samples:
-        rel = safe_relative(s.image).as_posix()
+        rel = relative_name(s.image).as_posix()
         if rel not in images:
             dst = copy_image(dataset, s, out_dir)
             entry = {"id": len(images) + 1, "file_name": rel}

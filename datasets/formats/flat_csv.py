@@ -26,7 +26,8 @@ import numpy as np
 
 from datasets.errors import FormatError
 from datasets.formats._common import (image_name_problem, parse_float, short, find_single_file, atomic_write_text, check_writable, copy_image, flag_points, format_float,
-                                      problem, safe_relative)
+                                      problem)
+from datasets.paths import relative_name
 from datasets.sample import Dataset, Problem, Sample
 from datasets.schemas import get_schema, schema_for_points
 
@@ -167,7 +168,7 @@ def read(root: Path, *, schema: str | None = None) -> Dataset:
             if not name.strip():
                 raise FormatError(csv_path, "missing image name", line=line_no)
             try:
-                rel = safe_relative(name)
+                rel = relative_name(name)
             except ValueError as exc:
                 raise FormatError(csv_path, str(exc), line=line_no) from None
             why = image_name_problem(base, rel.as_posix())
@@ -227,7 +228,7 @@ def write(dataset: Dataset, out_dir: Path) -> Path:
     w.writerow(header)
     for s in sorted(dataset.samples, key=lambda s: (s.image, s.face)):
         copy_image(dataset, s, out_dir)
-        row = [safe_relative(s.image).as_posix()] + [format_float(v) for v in np.asarray(s.points).ravel()]
+        row = [relative_name(s.image).as_posix()] + [format_float(v) for v in np.asarray(s.points).ravel()]
         if with_pose:
             row += [format_float(v) for v in s.pose]
         if with_vis:

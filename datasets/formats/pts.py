@@ -29,7 +29,8 @@ import numpy as np
 
 from datasets.errors import FormatError
 from datasets.formats._common import (image_name_problem, short, atomic_write_text, check_writable, copy_image, find_image, flag_points,
-                                      format_float, is_image_file, parse_float, problem, safe_relative)
+                                      format_float, is_image_file, parse_float, problem)
+from datasets.paths import relative_name
 from datasets.sample import Dataset, Problem, Sample
 from datasets.schemas import get_schema, schema_for_points
 
@@ -203,7 +204,7 @@ def read(root: Path, *, schema: str | None = None) -> Dataset:
 
 def pts_name(sample_image: str, face: int) -> PurePosixPath:
     """Relative path of the ``.pts`` written for face ``face`` of ``sample_image``."""
-    rel = safe_relative(sample_image)
+    rel = relative_name(sample_image)
     stem = rel.stem if face == 0 else f"{rel.stem}_{face + 1}"
     return rel.with_name(stem + ".pts")
 

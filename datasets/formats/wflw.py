@@ -24,7 +24,8 @@ import numpy as np
 
 from datasets.errors import FormatError
 from datasets.formats._common import (image_name_problem, parse_float, short, atomic_write_text, check_writable, copy_image, flag_points, format_float,
-                                      problem, safe_relative)
+                                      problem)
+from datasets.paths import relative_name
 from datasets.sample import Dataset, Problem, Sample
 
 NAME = "wflw"
@@ -117,7 +118,7 @@ def read(root: Path) -> Dataset:
                 continue
             try:
                 points, box, attrs, name = parse_line(line, ann, line_no)
-                rel = safe_relative(name)
+                rel = relative_name(name)
             except FormatError as exc:
                 ds.problems.append(problem(exc))
                 continue
@@ -154,7 +155,7 @@ def write(dataset: Dataset, out_dir: Path) -> Path:
     check_writable(dataset, NAME, num_points=NUM_POINTS)
     by_split: dict[str | None, list[str]] = defaultdict(list)
     for s in dataset.samples:
-        rel = safe_relative(s.image)
+        rel = relative_name(s.image)
         copy_image(dataset, s, out_dir, rel)
         name = rel.relative_to(IMAGE_DIR) if rel.parts[0] == IMAGE_DIR else rel
         box = s.box if s.box is not None else np.concatenate([s.points.min(0), s.points.max(0)])
