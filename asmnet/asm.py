@@ -59,30 +59,47 @@ class Similarity:
         return (points - self.translation) @ np.linalg.inv(self.matrix).T
 
 
-def similarity_fit(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None) -> Similarity:
-    """The weighted least-squares similarity taking ``src`` (K, 2) onto ``dst`` (K, 2) (closed form).
+def _complex(points: np.ndarray) -> np.ndarray:
+    """(..., K, 2) x, y -> (..., K) complex x + iy."""
+    return points[..., 0] + 1j * points[..., 1]
 
-    weights: (K,) non-negative, or None for all ones.
+
+def _xy(z: np.ndarray) -> np.ndarray:
+    """(..., K) complex -> (..., K, 2) float64 x, y."""
+    return np.stack([z.real, z.imag], -1)
+
+
+def similarity_lsq(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The weighted least-squares similarity taking ``src`` onto ``dst``, in closed form: the one similarity
+    solver of the project (Procrustes alignment, ``closest_plausible``, the ``constrain`` fit).
+
+    Points are complex numbers x + iy, so a similarity is ``dst ~ z * src + t`` with ``z = scale * e^(i angle)``.
+
+    Args:
+        src, dst: (..., K) complex point sets (``src`` and ``dst`` broadcast against each other).
+        weights: (K,) non-negative weights (not all zero), or None for all ones.
+    Returns:
+        (z, t): complex arrays of shape (..., 1); ``Similarity(abs(z), angle(z), (t.real, t.imag))``. A
+        source whose points all coincide gets z = 0.
     """
-    w = np.ones(len(src)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = np.ones(src.shape[-1]) if weights is None else np.asarray(weights, dtype=np.float64)
     ws = w.sum()
-    if ws <= 0:
-        raise ValueError("similarity_fit: the weights sum to zero")
-    mu_s = (w[:, None] * src).sum(0) / ws
-    mu_d = (w[:, None] * dst).sum(0) / ws
+    mu_s = (w * src).sum(-1, keepdims=True) / ws
+    mu_d = (w * dst).sum(-1, keepdims=True) / ws
     s0 = src - mu_s
-    d0 = dst - mu_d
-    # complex-number form: d ~ z * s with z = a + ib
-    denom = (w * (s0 ** 2).sum(1)).sum()
-    if denom <= 0:
-        raise ValueError("similarity_fit: the source points are all at one place")
-    a = (w * (s0[:, 0] * d0[:, 0] + s0[:, 1] * d0[:, 1])).sum() / denom
-    b = (w * (s0[:, 0] * d0[:, 1] - s0[:, 1] * d0[:, 0])).sum() / denom
-    scale = float(np.hypot(a, b))
-    angle = float(np.arctan2(b, a))
-    sim = Similarity(scale, angle, np.zeros(2))
-    t = mu_d - sim.matrix @ mu_s
-    return Similarity(scale, angle, t)
+    z = (w * s0.conj() * (dst - mu_d)).sum(-1, keepdims=True) / np.maximum((w * np.abs(s0) ** 2).sum(-1, keepdims=True),
+                                                                          1e-300)
+    return z, mu_d - z * mu_s
+
+
+def similarity_basis(mean: np.ndarray) -> np.ndarray:
+    """(2K, 4) orthonormal basis of what a similarity does to the (K, 2) ``mean`` (flattened x0, y0, x1 ...):
+    scale, 90-degree turn, x shift, y shift. Shape coefficients live orthogonal to it."""
+    k = mean.shape[0]
+    turn = np.stack([-mean[:, 1], mean[:, 0]], 1).reshape(-1)
+    q, _ = np.linalg.qr(np.stack([mean.reshape(-1), turn, np.tile([1.0, 0.0], k), np.tile([0.0, 1.0], k)], 1))
+    return q
 
 
 def _normalise(shape: np.ndarray) -> np.ndarray:
@@ -91,14 +108,10 @@ def _normalise(shape: np.ndarray) -> np.ndarray:
 
 
 def _align_all(shapes: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Similarity-align every (K, 2) shape of (N, K, 2) onto ``ref`` (K, 2) (vectorised, least squares)."""
-    z = shapes[..., 0] + 1j * shapes[..., 1]  # (N, K)
-    r = ref[:, 0] + 1j * ref[:, 1]
-    zc = z - z.mean(1, keepdims=True)
-    rc = r - r.mean()
-    a = (zc.conj() * rc).sum(1, keepdims=True) / np.maximum((np.abs(zc) ** 2).sum(1, keepdims=True), 1e-300)
-    out = a * zc + r.mean()
-    return np.stack([out.real, out.imag], -1)
+    """Similarity-align every (K, 2) shape of (N, K, 2) onto ``ref`` (K, 2) (``similarity_lsq``)."""
+    z = _complex(shapes)
+    a, t = similarity_lsq(z, _complex(ref))
+    return _xy(a * z + t)
 
 
 def procrustes_align(shapes: np.ndarray, iterations: int = 20, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
@@ -184,10 +197,7 @@ class ShapeModel:
         x = x / (x @ mflat)[:, None] - mflat
         # remove what a similarity transform already explains (scale, rotation, translation), so that the
         # shape coefficients and the pose never compete for the same motion
-        k = mean.shape[0]
-        sim = np.stack([mflat, np.stack([-mean[:, 1], mean[:, 0]], 1).reshape(-1),
-                        np.tile([1.0, 0.0], k), np.tile([0.0, 1.0], k)])
-        q, _ = np.linalg.qr(sim.T)
+        q = similarity_basis(mean)
         x = x - (x @ q) @ q.T
         _, s, vt = np.linalg.svd(x, full_matrices=False)
         ev = s ** 2 / (len(x) - 1)
@@ -303,11 +313,7 @@ class ShapeModel:
     def similarity_orthogonal(self, tol: float = 1e-6) -> bool:
         """Whether the components are orthogonal to the mean, its 90° turn and both shifts (true for every
         model ``fit`` builds: tangent space with the similarity directions removed)."""
-        m = self.mean.reshape(-1)
-        turn = np.stack([-self.mean[:, 1], self.mean[:, 0]], 1).reshape(-1)
-        sim = np.stack([m, turn, np.tile([1.0, 0.0], self.num_points), np.tile([0.0, 1.0], self.num_points)])
-        sim = sim / np.linalg.norm(sim, axis=1, keepdims=True)
-        return bool(np.abs(self.components @ sim.T).max() <= tol) if self.num_components else True
+        return bool(np.abs(self.components @ similarity_basis(self.mean)).max() <= tol) if self.num_components else True
 
     def _orthogonal_cached(self) -> bool:
         """``similarity_orthogonal()`` computed once per components array (it is asked on every projection)."""
@@ -370,14 +376,9 @@ class ShapeModel:
         b, _, _, _ = self.project_batch(p)
         sd = np.sqrt(self.eigenvalues)
         b = np.clip(b, -limit * sd, limit * sd)
-        inst = self.mean[None] + (b @ self.components).reshape(len(p), -1, 2)
-        zi = inst[..., 0] + 1j * inst[..., 1]
-        zp = p[..., 0] + 1j * p[..., 1]
-        mi, mp = zi.mean(1, keepdims=True), zp.mean(1, keepdims=True)
-        zi0, zp0 = zi - mi, zp - mp
-        z = (zi0.conj() * zp0).sum(1, keepdims=True) / np.maximum((np.abs(zi0) ** 2).sum(1, keepdims=True), 1e-300)
-        out = z * zi0 + mp
-        return np.stack([out.real, out.imag], -1)
+        zi = _complex(self.mean[None] + (b @ self.components).reshape(len(p), -1, 2))
+        z, t = similarity_lsq(zi, _complex(p))
+        return _xy(z * zi + t)
 
     def clamp(self, b: np.ndarray, mode: str = "box", limit: float = LIMIT_SD) -> np.ndarray:
         """Limit coefficients: ``box`` clips each |b_j| to limit*sqrt(lambda_j); ``ellipse`` scales b
@@ -401,36 +402,24 @@ class ShapeModel:
         PW = P * np.repeat(w, 2)  # (m, 2K)
         A = PW @ P.T
         inv_lam = np.diag(1.0 / self.eigenvalues)
-        ws = w.sum()
-        pc = p[:, 0] + 1j * p[:, 1]
-        mu_d = (w * pc).sum() / ws
-        pd0 = pc - mu_d
+        pc = _complex(p)
         mean_flat = self.mean.ravel()
-        z_prev = None
+        prev = None
         for it in range(iterations):
-            x = mean_flat + b @ P
-            xc = x[0::2] + 1j * x[1::2]
-            mu_s = (w * xc).sum() / ws
-            xs0 = xc - mu_s
-            z = (w * xs0.conj() * pd0).sum() / max((w * np.abs(xs0) ** 2).sum(), 1e-300)
-            if z_prev is not None and abs(z - z_prev[0]) <= 1e-10 * abs(z) and abs(mu_s - z_prev[1]) <= 1e-10:
-                break  # converged
-            z_prev = (z, mu_s)
-            q = pd0 / z + mu_s  # the target in the model frame
+            z, t = similarity_lsq(_complex((mean_flat + b @ P).reshape(-1, 2)), pc, w)
+            if prev is not None and abs(z - prev[0]) <= 1e-10 * abs(z) and abs(t - prev[1]) <= 1e-10 * abs(z):
+                break  # converged: the pose no longer changes
+            prev = (z, t)
+            q = (pc - t) / z  # the target in the model frame
             r = np.empty(2 * len(q))
             r[0::2] = q.real
             r[1::2] = q.imag
-            lhs = A + (prior / max(abs(z) ** 2, 1e-12)) * inv_lam if prior > 0 else A
+            lhs = A + (prior / max(abs(z[0]) ** 2, 1e-12)) * inv_lam if prior > 0 else A
             b = np.linalg.solve(lhs, PW @ (r - mean_flat))
             if mode is not None:
                 b = self.clamp(b, mode)
-        x = mean_flat + b @ P
-        xc = x[0::2] + 1j * x[1::2]
-        mu_s = (w * xc).sum() / ws
-        xs0 = xc - mu_s
-        z = (w * xs0.conj() * pd0).sum() / max((w * np.abs(xs0) ** 2).sum(), 1e-300)
-        t = mu_d - z * mu_s
-        return b, Similarity(float(abs(z)), float(np.angle(z)), np.array([t.real, t.imag]))
+        z, t = similarity_lsq(_complex((mean_flat + b @ P).reshape(-1, 2)), pc, w)
+        return b, Similarity(float(abs(z[0])), float(np.angle(z[0])), np.array([t[0].real, t[0].imag]))
 
     def constrain(self, points: np.ndarray, pinned=(), weights: np.ndarray | None = None,
                   stiffness: float = 1.0, *, previous: np.ndarray | None = None, method: str = "conditional",

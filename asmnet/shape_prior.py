@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from asmnet.asm import ShapeModel, similarity_basis
+
 #: the editor's shape model file (``editor_shape_model``)
 EDITOR_SHAPE_MODEL = Path(__file__).resolve().parent / "weights" / "editor_shape_model68.npz"
 #: the typical error of a network point, model units (the mean face is ~0.32 model units across, so this is
@@ -45,15 +47,6 @@ RESIDUAL_FLOOR = 1e-5
 STIFF_LIMIT = 0.999
 
 
-def pose_basis(mean: np.ndarray) -> np.ndarray:
-    """(2K, 4) orthonormal similarity directions of the (K, 2) mean: scale, rotation, x shift, y shift."""
-    k = mean.shape[0]
-    m = mean.reshape(-1)
-    turn = np.stack([-mean[:, 1], mean[:, 0]], 1).reshape(-1)
-    q, _ = np.linalg.qr(np.stack([m, turn, np.tile([1.0, 0.0], k), np.tile([0.0, 1.0], k)], 1))
-    return q
-
-
 def prior_precision(model) -> np.ndarray:
     """C⁻¹ (2K, 2K) of the model's shape prior (see the module docstring); cached on the model."""
     cache = getattr(model, "_prior_precision_cache", None)
@@ -61,7 +54,7 @@ def prior_precision(model) -> np.ndarray:
         return cache[2]
     n = 2 * model.num_points
     rho2 = max(float(model.residual_variance), RESIDUAL_FLOOR * float(model.total_variance), 1e-12)
-    q = pose_basis(model.mean)
+    q = similarity_basis(model.mean)
     c = (model.components.T * model.eigenvalues) @ model.components + rho2 * np.eye(n) + POSE_VARIANCE * (q @ q.T)
     prec = np.linalg.inv(c)
     prec = (prec + prec.T) / 2
@@ -123,8 +116,6 @@ def editor_shape_model(fallback=None):
     """The annotator's shape model: ``asmnet/weights/editor_shape_model68.npz`` when it exists (trained on
     more face shapes and calibrated for the plausibility readout, see the model card), else ``fallback``
     (the checkpoint's shape model). Its ``source`` attribute says which."""
-    from asmnet.asm import ShapeModel
-
     if EDITOR_SHAPE_MODEL.is_file():
         model = ShapeModel.load(EDITOR_SHAPE_MODEL)
         model.source = f"asmnet/weights/{EDITOR_SHAPE_MODEL.name}"

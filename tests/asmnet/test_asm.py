@@ -4,22 +4,32 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from asmnet.asm import ShapeModel, similarity_fit
+from asmnet.asm import ShapeModel, Similarity, _complex, _xy, similarity_lsq
 from datasets.schemas import IBUG68
 from tests.asmnet.conftest import synthetic_shapes
 
 
-def test_similarity_fit_recovers_a_known_transform():
+def test_similarity_lsq_recovers_a_known_transform_batched_and_weighted():
     rng = np.random.default_rng(1)
-    src = rng.normal(size=(68, 2))
-    a, s, t = 0.3, 2.5, np.array([10.0, -4.0])
-    r = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-    dst = s * src @ r.T + t
-    sim = similarity_fit(src, dst)
-    assert sim.scale == pytest.approx(s)
-    assert sim.angle == pytest.approx(a)
-    np.testing.assert_allclose(sim.apply(src), dst, atol=1e-9)
-    np.testing.assert_allclose(sim.invert(dst), src, atol=1e-9)
+    src = rng.normal(size=(3, 68, 2))
+    a, s, t = np.array([0.3, -1.0, 2.5]), np.array([2.5, 0.5, 10.0]), np.array([[10.0, -4.0], [0, 0], [-3, 7]])
+    c, n = np.cos(a)[:, None, None], np.sin(a)[:, None, None]
+    dst = s[:, None, None] * np.concatenate([c * src[..., :1] - n * src[..., 1:], n * src[..., :1] + c * src[..., 1:]],
+                                            -1) + t[:, None]
+    z, shift = similarity_lsq(_complex(src), _complex(dst))
+    np.testing.assert_allclose(np.abs(z[:, 0]), s)
+    np.testing.assert_allclose(np.angle(z[:, 0]), a)
+    np.testing.assert_allclose(_xy(shift)[:, 0], t, atol=1e-9)
+    sim = Similarity(float(abs(z[0, 0])), float(np.angle(z[0, 0])), _xy(shift)[0, 0])
+    np.testing.assert_allclose(sim.apply(src[0]), dst[0], atol=1e-9)
+    np.testing.assert_allclose(sim.invert(dst[0]), src[0], atol=1e-9)
+    # weights: a point with weight 0 does not pull the fit
+    bad = dst[0].copy()
+    bad[5] += 50.0
+    w = np.ones(68)
+    w[5] = 0.0
+    z, shift = similarity_lsq(_complex(src[0]), _complex(bad), w)
+    assert abs(z[0]) == pytest.approx(s[0]) and np.angle(z[0]) == pytest.approx(a[0])
 
 
 def test_fit_keeps_the_variance_fraction(synthetic_model):
