@@ -85,18 +85,18 @@ def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: ty
     for f, tp, meta in iter_settings(cls):
         flag = "--" + f.name.replace("_", "-")
         default = _default(f)
+        text = meta["help"].replace("%", "%%")  # argparse %-formats help strings
         if tp is bool:
             if default:
                 parser.add_argument("--no-" + flag[2:], dest=f.name, action="store_false",
-                                    help=f"turn off (on by default): {meta['help']}")
+                                    help=f"turn off (on by default): {text}")
             else:
-                parser.add_argument(flag, dest=f.name, action="store_true", help=meta["help"])
+                parser.add_argument(flag, dest=f.name, action="store_true", help=text)
             continue
         words = tuple(w.lower() for w in meta["none_words"])
-        shown = "" if default is None or default == "" else f" (default: {default})"
+        shown = "" if default is None or default == "" else f" (default: {default})".replace("%", "%%")
         parser.add_argument(flag, dest=f.name, default=default, choices=meta["choices"], metavar=meta["metavar"],
-                            type=_parse_with_none(tp, words) if words else tp,
-                            help=meta["help"].replace("%", "%%") + shown.replace("%", "%%"))
+                            type=_parse_with_none(tp, words) if words else tp, help=text + shown)
         if meta["off_flag"]:
             parser.add_argument("--" + meta["off_flag"], dest=f.name, action="store_const", const=tp(0),
                                 help=f"same as {flag} 0")
