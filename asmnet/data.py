@@ -147,10 +147,6 @@ def cached_faces(dataset: Dataset, cache_dir: str | Path | None, cache_size: int
     return faces
 
 
-#: the |yaw| bucket rule (``evaluation.pose.yaw_bucket_index``), under the name training code imported
-yaw_bucket = yaw_bucket_index
-
-
 def split_validation(faces: FaceArrays, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, val): a |yaw|-stratified random ``fraction`` held out for validation (buckets of
     ``evaluation.pose.yaw_bucket_index``)."""

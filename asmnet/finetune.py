@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -51,7 +51,6 @@ class FinetuneResult:
     checkpoint: Path
     card: dict[str, Any]
     train: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _json_ready(d: dict) -> dict:

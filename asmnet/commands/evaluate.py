@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from datasets.images import load_image
 from evaluation.metrics import NORMALISERS
 
 HELP = "evaluate a checkpoint or a predictions file against a dataset's ground truth (NME, FR, AUC, pose MAE)"
@@ -35,17 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="images per model batch (checkpoint mode)")
     parser.add_argument("--worst", type=int, default=20, help="how many worst faces to list and show in the report (default 20)")
     parser.add_argument("--title", default=None, help="report title")
-
-
-def _load_image(path: Path) -> np.ndarray:
-    try:
-        from datasets.images import load_image
-    except ImportError:  # pragma: no cover - the images module ships with datasets
-        from PIL import Image
-
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    return load_image(path)
 
 
 def _gt_boxes(gt: np.ndarray) -> np.ndarray:
@@ -73,7 +63,7 @@ def _run_model(checkpoint: Path | None, root: Path, samples, batch_size: int):
     with tqdm(total=len(samples), desc="predict", unit="img", file=sys.stderr) as bar:
         for start in range(0, len(samples), batch_size):
             chunk = samples[start:start + batch_size]
-            images = [_load_image(Path(root) / s.image) for s in chunk]
+            images = [load_image(Path(root) / s.image) for s in chunk]
             preds = predictor.predict_batch(images, list(boxes[start:start + batch_size]), batch_size=batch_size)
             for p in preds:
                 pts.append(np.asarray(p.points, dtype=np.float64))
@@ -163,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     for name in report.worst(args.worst)["image"]:
         i = row_of[name]
         try:
-            thumbs[name] = thumbnail_data_uri(_load_image(Path(ds.root) / samples[i].image), pred[i], gt[i])
+            thumbs[name] = thumbnail_data_uri(load_image(Path(ds.root) / samples[i].image), pred[i], gt[i])
         except (OSError, ValueError) as exc:  # a missing / unreadable image only loses its thumbnail
             print(f"no thumbnail for {name}: {exc}", file=sys.stderr)
     write_report_html(report, out / "report.html", title=args.title or f"Evaluation: {args.data.name}",
