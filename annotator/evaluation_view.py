@@ -43,6 +43,12 @@ class Pairs:
     visibility: np.ndarray
 
 
+def _reference_pose(a) -> np.ndarray | None:
+    """(3,) pose of a reference annotation when it is ground truth's (``pose_source``), else None: a model's
+    pose saved with a correction is no reference."""
+    return a.pose if a.pose_source == "ground_truth" else None
+
+
 def _reference_visibility(a) -> np.ndarray:
     """(K,) int8 visibility of a reference annotation (2, visible, where it has none)."""
     return a.visibility if a.visibility is not None else np.full(len(a.points), 2, np.int8)
@@ -54,7 +60,7 @@ def gather(store, source: str) -> Pairs:
     rows = store.evaluation_pairs(source)
     return _pairs([rec.id for rec, _, _ in rows], [rec.name or rec.path.name for rec, _, _ in rows],
                   [p.points for _, _, p in rows], [a.points for _, a, _ in rows], [p.pose for _, _, p in rows],
-                  [a.pose for _, a, _ in rows], [_reference_visibility(a) for _, a, _ in rows])
+                  [_reference_pose(a) for _, a, _ in rows], [_reference_visibility(a) for _, a, _ in rows])
 
 
 def report(pairs: Pairs, schema, normaliser: str = "interocular") -> Report:
@@ -166,7 +172,7 @@ def gather_models(store, source: str, model_a: int, model_b: int) -> tuple[Pairs
     rows = [(rec, a, p, by_b[rec.id]) for rec, a, p in store.evaluation_pairs(source, model_a) if rec.id in by_b]
     ids = [rec.id for rec, *_ in rows]
     names = [rec.name or rec.path.name for rec, *_ in rows]
-    refs, rposes = [a.points for _, a, _, _ in rows], [a.pose for _, a, _, _ in rows]
+    refs, rposes = [a.points for _, a, _, _ in rows], [_reference_pose(a) for _, a, _, _ in rows]
     vis = [_reference_visibility(a) for _, a, _, _ in rows]
     return (_pairs(ids, names, [p.points for _, _, p, _ in rows], refs, [p.pose for _, _, p, _ in rows], rposes, vis),
             _pairs(ids, names, [p.points for *_, p in rows], refs, [p.pose for *_, p in rows], rposes, vis))

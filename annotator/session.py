@@ -5,7 +5,6 @@ model, author), bound once by ``ui.build_app`` and never put into ``gr.State``.
 from __future__ import annotations
 
 import dataclasses
-import re
 import shutil
 import tempfile
 import threading
@@ -24,10 +23,6 @@ from datasets.errors import DataError
 from datasets.images import load_image
 from datasets.schemas import LandmarkSchema, get_schema
 from datasets.store import PredictionRow, Workspace
-
-#: how a correction's note lists the points placed by hand, e.g. "placed by hand: 3,17,40"
-#: (``asmnet.workspace_prelabel`` reads the same format)
-PLACED = re.compile(r"placed by hand: ([0-9, ]*)")
 
 
 # ------------------------------------------------------------------------------------------ services
@@ -207,10 +202,7 @@ def load_state(svc: Services, image_id: int) -> EditState:
     if pred is None and ann is None:
         return dataclasses.replace(editing.start(image_id, np.zeros((0, 2), np.float32)), **base, box=None)
     if ann is not None and (pred is None or ann.points.shape == pred.points.shape):
-        touched: list[int] = []
-        m = PLACED.search(ann.note or "")
-        if m:
-            touched = [int(t) for t in m.group(1).replace(" ", "").split(",") if t]
+        touched = np.flatnonzero(ann.placed).tolist()
         state = editing.start(image_id, ann.points, predicted=ann.points if pred is None else pred.points,
                               visibility=ann.visibility, base_version=ann.version, status=ann.status,
                               touched=touched)
@@ -249,14 +241,15 @@ def save(svc: Services, state: EditState, status: str | None = None) -> EditStat
         raise ValueError("no image is open")
     if status is None:
         status = "in_progress" if state.status == "todo" else state.status
-    note = "placed by hand: " + ",".join(str(i) for i in state.touched) if state.touched else None
     # the pose label is the ground truth's (dragging points does not turn the head); the pose shown in the
     # editor may be the model's estimate, which must never become a label that fine-tuning trains on
     gt = svc.store.latest(state.image_id, source="ground_truth")
+    pose = None if gt is None else gt.pose
     ann = svc.store.save_annotation(state.image_id, state.points, author=svc.author,
                                     base_version=state.base_version, source="correction", status=status,
-                                    visibility=state.visibility, pose=None if gt is None else gt.pose,
-                                    schema=svc.schema.name, note=note)
+                                    visibility=state.visibility, pose=pose,
+                                    pose_source="none" if pose is None else "ground_truth",
+                                    schema=svc.schema.name, placed=list(state.touched))
     return editing.saved(state, ann.version, ann.status)
 
 

@@ -22,9 +22,9 @@ their confidence is set to 1. Finished images (done / reviewed) get the plain ne
 measures the new model against the accepted labels, e.g. in the queue's ``correction_px``). Ground truth
 that was imported, not corrected, is not a "placed" point: such images get the plain prediction.
 
-Which points did a person place? The store has no per-point flag, so (``user_placed_points``):
+Which points did a person place? (``user_placed_points``):
 
-1. the indices the annotator writes in the correction's note (``"placed by hand: 3,17,40"``), and
+1. the points the correction's ``placed`` mask marks (the annotator saves the points placed by hand), and
 2. every point of a correction version that lies more than ``PIN_TOLERANCE_PX`` (0.5 px) from the
    prediction that version was based on (the latest prediction saved before it, of any model) and that
    has not moved since (the latest correction still has it within 0.5 px of that version's position).
@@ -38,7 +38,6 @@ predictor's detector.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -52,8 +51,6 @@ from datasets.store import Annotation, PredictionRow, Workspace
 PIN_TOLERANCE_PX = 0.5
 #: statuses whose images are finished (re-pre-labelled with the plain prediction, or skipped with only_not_done)
 FINISHED = ("done", "reviewed")
-#: the annotator's note format for hand-placed points (annotator.handlers writes and reads it)
-PLACED_NOTE = re.compile(r"placed by hand: ([0-9, ]*)")
 
 
 @dataclass
@@ -81,18 +78,6 @@ class PrelabelReport:
                 f"point(s) on {self.pinned_images} image(s); skipped {len(self.skipped)}")
 
 
-def placed_by_hand(note: str | None, num_points: int) -> set[int]:
-    """Indices listed in an annotator note ``"placed by hand: i,j,..."`` (out-of-range ones ignored)."""
-    m = PLACED_NOTE.search(note or "")
-    if not m:
-        return set()
-    out = set()
-    for t in m.group(1).replace(" ", "").split(","):
-        if t.isdigit() and int(t) < num_points:
-            out.add(int(t))
-    return out
-
-
 def _based_on(ann: Annotation, predictions: Sequence[PredictionRow]) -> PredictionRow | None:
     """The latest prediction saved before ``ann`` with the same number of points."""
     best = None
@@ -116,7 +101,7 @@ def user_placed_points(ws: Workspace, image_id: int, *, tolerance: float = PIN_T
     k = latest.points.shape[0]
     if latest.source != "correction":
         return latest, np.zeros(0, np.int64)
-    placed = placed_by_hand(latest.note, k)
+    placed = set(np.flatnonzero(latest.placed).tolist())
     preds = ws.predictions(image_id)
     cur = latest.points.astype(np.float64)
     for ann in history:

@@ -303,13 +303,13 @@ def main(argv: list[str] | None = None) -> int:
         pred = ws.latest_prediction(i, model_id=base_id)
         moved_px.append(float(np.linalg.norm(pred.points - s.points, axis=1).mean()))
         ws.save_annotation(i, s.points, author="loop-experiment", base_version=None, source="correction",
-                           status="done", pose=s.pose)
+                           status="done", pose=s.pose, pose_source="none" if s.pose is None else "ground_truth")
     pins = list(PIN_POINTS)
     for i, s in zip(pin_ids, pin_s):
         pts = ws.latest_prediction(i, model_id=base_id).points.copy()
         pts[pins] = s.points[pins]
         ws.save_annotation(i, pts, author="loop-experiment", base_version=None, source="correction",
-                           status="in_progress", note="placed by hand: " + ",".join(map(str, sorted(pins))))
+                           status="in_progress", placed=sorted(pins))
     base_test = predictions_of(ws, test_ids, base_id)
     gt_test = np.stack([s.points for s in test_s]).astype(np.float64)
     base_sm = load_shape_model(load_checkpoint(base_ckpt))

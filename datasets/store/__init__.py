@@ -7,13 +7,14 @@ from datasets.paths import safe_join
 from datasets.store.checks import check_points, check_visibility, inspect_image, parse_statuses, sha256_file
 from datasets.store.connection import APPLICATION_ID, DEFAULT_TIMEOUT_S
 from datasets.store.migrations import MIGRATIONS, SCHEMA_VERSION
-from datasets.store.records import (ACCEPTED_SOURCES, BOX_SOURCES, SOURCES, STATUSES, Annotation, ImageRecord,
-                                    ImportReport, ModelRecord, NotFoundError, PredictionRow, ProgressCallback)
+from datasets.store.records import (ACCEPTED_SOURCES, BOX_SOURCES, POSE_SOURCES, SOURCES, STATUSES, Annotation,
+                                    ImageRecord, ImportReport, ModelRecord, NotFoundError, PredictionRow,
+                                    ProgressCallback)
 from datasets.store.workspace import Workspace
 
 __all__ = [
-    "ACCEPTED_SOURCES", "APPLICATION_ID", "BOX_SOURCES", "DEFAULT_TIMEOUT_S", "MIGRATIONS", "SCHEMA_VERSION",
-    "SOURCES", "STATUSES", "Annotation", "ImageRecord", "ImportReport", "ModelRecord", "NotFoundError",
-    "PredictionRow", "ProgressCallback", "Workspace", "check_points", "check_visibility", "inspect_image",
-    "parse_statuses", "safe_join", "sha256_file",
+    "ACCEPTED_SOURCES", "APPLICATION_ID", "BOX_SOURCES", "DEFAULT_TIMEOUT_S", "MIGRATIONS", "POSE_SOURCES",
+    "SCHEMA_VERSION", "SOURCES", "STATUSES", "Annotation", "ImageRecord", "ImportReport", "ModelRecord",
+    "NotFoundError", "PredictionRow", "ProgressCallback", "Workspace", "check_points", "check_visibility",
+    "inspect_image", "parse_statuses", "safe_join", "sha256_file",
 ]

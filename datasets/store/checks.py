@@ -58,6 +58,27 @@ def check_visibility(visibility, k: int) -> np.ndarray | None:
     return arr.astype(np.int8)
 
 
+def check_placed(placed, k: int) -> np.ndarray | None:
+    """Which of K points a person placed by hand, given as a (K,) bool mask or as point indices, as a (K,)
+    bool mask; None when none is (or ``placed`` is None). ValueError naming a bad index or shape."""
+    if placed is None:
+        return None
+    arr = np.asarray(placed)
+    if arr.dtype == bool:
+        if arr.shape != (k,):
+            raise ValueError(f"placed must be a ({k},) bool mask or point indices, found a mask of shape {arr.shape}")
+        mask = arr.copy()
+    else:
+        if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+            raise ValueError(f"placed must be a ({k},) bool mask or point indices, found {arr.dtype} {arr.shape}")
+        bad = arr[(arr < 0) | (arr >= k)]
+        if bad.size:
+            raise ValueError(f"placed: point index {int(bad[0])} is outside 0..{k - 1}")
+        mask = np.zeros(k, bool)
+        mask[arr.astype(np.int64)] = True
+    return mask if mask.any() else None
+
+
 def check_choice(value, choices: Sequence[str], what: str) -> str:
     """``value`` when it is one of ``choices``; ValueError listing them otherwise."""
     if value not in choices:

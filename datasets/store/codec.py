@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from datasets.paths import relative_name
-from datasets.store.checks import (check_choice, check_int_id, check_points, check_schema, check_text,
-                                   check_vector, check_visibility)
-from datasets.store.records import (BOX_SOURCES, SOURCES, STATUSES, Annotation, ImageRecord,
+from datasets.store.checks import (check_choice, check_int_id, check_placed, check_points, check_schema,
+                                   check_text, check_vector, check_visibility)
+from datasets.store.records import (BOX_SOURCES, POSE_SOURCES, SOURCES, STATUSES, Annotation, ImageRecord,
                                     PredictionRow)
 
 ANN_COLS = ("id", "image_id", "version", "author", "created_at", "source", "status", "num_points",
-            "points", "visibility", "pose", "schema", "note", "base_version")
+            "points", "visibility", "pose", "schema", "note", "base_version", "placed", "pose_source")
 IMG_COLS = ("id", "path", "name", "root", "sha256", "width", "height", "dataset", "split", "subset",
             "tags", "box", "face", "box_source")
 PRED_COLS = ("id", "image_id", "model_id", "num_points", "points", "pose", "confidence", "box",
@@ -86,20 +86,40 @@ def image_record(r: dict) -> ImageRecord:
 # ----------------------------------------------------------------------------------------- annotations
 
 
-def annotation_row(points, *, author, source, status, visibility, pose, schema, note) -> dict:
-    """Validated, encoded columns of an annotation (all but id, image_id, version, base_version)."""
+def annotation_row(points, *, author, source, status, visibility, pose, schema, note, placed=None,
+                   pose_source: str | None = None) -> dict:
+    """Validated, encoded columns of an annotation (all but id, image_id, version, base_version).
+
+    ``placed``: the points a person placed by hand (``check_placed``), stored as a (K,) 0/1 int8 blob (NULL:
+    none). ``pose_source`` (``POSE_SOURCES``): "none" without a pose; with a pose, when not given, ground
+    truth's is "ground_truth", a prediction's "model", and a correction's is left None for the store to
+    infer (``migrations.INFERRED_POSE_SOURCE_SQL``).
+    """
     pts = check_points(points)
     k = pts.shape[0]
+    source = check_choice(source, SOURCES, "source")
+    pose = check_vector(pose, 3, "pose")
+    if pose_source is not None:
+        check_choice(pose_source, POSE_SOURCES, "pose source")
+        if (pose is None) != (pose_source == "none"):
+            raise ValueError(f"pose source {pose_source!r} does not fit " + ("no pose" if pose is None else "a pose"))
+    elif pose is None:
+        pose_source = "none"
+    else:
+        pose_source = {"ground_truth": "ground_truth", "prediction": "model"}.get(source)
+    mask = check_placed(placed, k)
     return {"author": check_text(author, "author"),
             "created_at": now(),
-            "source": check_choice(source, SOURCES, "source"),
+            "source": source,
             "status": check_choice(status, STATUSES, "status"),
             "num_points": k,
             "points": f32_blob(pts),
             "visibility": None if visibility is None else check_visibility(visibility, k).tobytes(),
-            "pose": f32_blob(check_vector(pose, 3, "pose")),
+            "pose": f32_blob(pose),
             "schema": check_schema(schema, k),
-            "note": check_text(note, "note", optional=True)}
+            "note": check_text(note, "note", optional=True),
+            "placed": None if mask is None else mask.astype(np.int8).tobytes(),
+            "pose_source": pose_source}
 
 
 def annotation(r: dict) -> Annotation:
@@ -109,7 +129,13 @@ def annotation(r: dict) -> Annotation:
                       created_at=r["created_at"], source=r["source"], status=r["status"],
                       points=f32(r["points"], (k, 2)), visibility=i8(r["visibility"]),
                       pose=f32(r["pose"], (3,)), schema=r["schema"], note=r["note"],
-                      base_version=r["base_version"])
+                      base_version=r["base_version"], placed=placed_mask(r["placed"], k),
+                      pose_source=r["pose_source"])
+
+
+def placed_mask(blob: bytes | None, k: int) -> np.ndarray:
+    """The (K,) bool "placed by hand" mask of a ``placed`` blob (NULL: no point placed)."""
+    return np.zeros(k, bool) if blob is None else np.frombuffer(blob, dtype="i1").astype(bool)
 
 
 # ----------------------------------------------------------------------------------------- predictions

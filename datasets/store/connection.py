@@ -221,4 +221,8 @@ class WorkspaceConnection:
                     "SELECT id FROM annotations WHERE base_version IS NOT version - 1 "
                     "AND NOT (version = 1 AND base_version IS NULL)"):
                 out.append(f"annotation {aid}: base_version is not version - 1")
+            for aid, src in conn.execute(
+                    "SELECT id, pose_source FROM annotations WHERE pose_source IS NULL OR pose_source NOT IN "
+                    "('ground_truth', 'model', 'none') OR (pose IS NULL) != (pose_source = 'none')"):
+                out.append(f"annotation {aid}: pose_source {src!r} does not fit its pose")
         return out

@@ -5,8 +5,10 @@ indexes and fills them from what the older schema knew.
 """
 from __future__ import annotations
 
+import re
 from typing import Callable
 
+import numpy as np
 import sqlite_utils
 
 
@@ -54,6 +56,59 @@ def _migration_3(db: sqlite_utils.Database) -> None:
     db["images"].create_index(["sha256", "face"], unique=True)
 
 
+def _migration_4(db: sqlite_utils.Database) -> None:
+    """Version 4: ``removed_images``, the archive of pictures taken out of the workspace (``Workspace.remove_images``):
+    when, which content and name, and every row removed (JSON)."""
+    db["removed_images"].create({"id": int, "removed_at": str, "sha256": str, "name": str, "path": str, "record": str},
+                                pk="id", not_null={"removed_at", "sha256", "name", "path", "record"})
+
+
+#: The pose source of an annotations row, in SQL (the row is ``annotations``): none without a pose; ground
+#: truth's own; "model" for a prediction; for a correction "ground_truth" when its pose is bit-identical to
+#: the latest ground truth's before it (what the annotator saves), else "model" (older annotators saved the
+#: model's estimate with a correction).
+INFERRED_POSE_SOURCE_SQL = """
+    CASE WHEN annotations.pose IS NULL THEN 'none'
+         WHEN annotations.source = 'ground_truth' THEN 'ground_truth'
+         WHEN annotations.source = 'prediction' THEN 'model'
+         WHEN annotations.pose = (SELECT g.pose FROM annotations g WHERE g.image_id = annotations.image_id
+                                  AND g.source = 'ground_truth' AND g.version < annotations.version
+                                  ORDER BY g.version DESC LIMIT 1) THEN 'ground_truth'
+         ELSE 'model' END"""
+
+#: How annotators before schema version 5 wrote the points placed by hand into the note ("placed by hand: 3,17").
+_PLACED_NOTE = re.compile(r"\s*placed by hand: ([0-9, ]*)")
+
+
+def _placed_from_note(note: str, k: int) -> tuple[bytes | None, str | None]:
+    """(the (K,) int8 0/1 ``placed`` blob listed by ``note``, the note without that list). The list stays in
+    the note when it names an index outside 0..K-1 (nothing is lost); the rest of the note is kept as it was."""
+    m = _PLACED_NOTE.search(note)
+    if m is None:
+        return None, note
+    idx = [int(t) for t in m.group(1).replace(" ", "").split(",") if t]
+    mask = np.zeros(k, np.int8)
+    mask[[i for i in idx if 0 <= i < k]] = 1
+    if any(not 0 <= i < k for i in idx):
+        return (mask.tobytes() if mask.any() else None), note
+    rest = (note[:m.start()] + note[m.end():]).strip()
+    return (mask.tobytes() if mask.any() else None), (rest or None)
+
+
+def _migration_5(db: sqlite_utils.Database) -> None:
+    """Version 5: label provenance as data. ``annotations.placed``: (K,) int8 0/1 blob of the points a person
+    placed by hand (NULL: none), converted from the notes that listed them; ``annotations.pose_source``:
+    where the pose came from (``INFERRED_POSE_SOURCE_SQL``). No row is added or removed."""
+    db["annotations"].add_column("placed", bytes)
+    db["annotations"].add_column("pose_source", str)
+    rows = db.execute("SELECT id, num_points, note FROM annotations WHERE note LIKE '%placed by hand:%'").fetchall()
+    for ann_id, k, note in rows:
+        placed, rest = _placed_from_note(note, int(k))
+        db.execute("UPDATE annotations SET placed = ?, note = ? WHERE id = ?", (placed, rest, ann_id))
+    db.execute(f"UPDATE annotations SET pose_source = {INFERRED_POSE_SOURCE_SQL}")
+
+
 #: MIGRATIONS[i] takes a workspace from schema version i to i + 1, inside one transaction.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1, _migration_2, _migration_3)
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1, _migration_2, _migration_3,
+                                                                    _migration_4, _migration_5)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -18,6 +18,8 @@ SOURCES: tuple[str, ...] = ("ground_truth", "prediction", "correction")
 STATUSES: tuple[str, ...] = ("todo", "in_progress", "done", "reviewed")
 #: Sources an export may use: the latest correction of an image if any, else its latest ground truth.
 ACCEPTED_SOURCES: tuple[str, ...] = ("correction", "ground_truth")
+#: Where an annotation's pose came from: a dataset's ground truth, a model's estimate, or no pose at all.
+POSE_SOURCES: tuple[str, ...] = ("ground_truth", "model", "none")
 #: Where a face's box came from: the dataset, the face detector, a person, or "not_found" (the detector
 #: ran and found no face: the box is empty and the face waits for a person to draw one).
 BOX_SOURCES: tuple[str, ...] = ("dataset", "detector", "hand", "not_found")
@@ -86,6 +88,9 @@ class Annotation:
         schema: landmark schema name, e.g. "ibug68".
         note: free text or None.
         base_version: the version this save was based on (None for a first annotation).
+        placed: (K,) bool, True for each point a person placed by hand (all False: none; also for ground
+            truth and for annotations saved before schema version 5 whose note did not list any).
+        pose_source: where ``pose`` came from, one of ``POSE_SOURCES`` ("none" exactly when pose is None).
     """
 
     id: int
@@ -101,6 +106,8 @@ class Annotation:
     schema: str = "ibug68"
     note: str | None = None
     base_version: int | None = None
+    placed: np.ndarray | None = None
+    pose_source: str = "none"
 
 
 @dataclass

@@ -13,7 +13,8 @@ marks the file as ours):
                  face (0, 1, ... within the picture; (sha256, face) unique), width, height (pixels), dataset,
                  split, subset, tags (JSON list), box (the face box), box_source (see BOX_SOURCES), added_at
     annotations  id, image_id, version (1, 2, ... per image, unique), author, created_at, source, status,
-                 num_points, points, visibility, pose, schema, note, base_version
+                 num_points, points, visibility, pose, schema, note, base_version, placed (the points
+                 placed by hand), pose_source (see POSE_SOURCES)
     models       id, name, checkpoint, sha256, card (JSON), created_at
     predictions  id, image_id, model_id, num_points, points, pose, confidence, box, uncertainty, created_at
 
@@ -38,6 +39,7 @@ from datasets.store import codec
 from datasets.store.checks import check_choice, check_int_id, check_text, check_vector, inspect_image, parse_statuses
 from datasets.store.codec import ANN_COLS, IMG_COLS, PRED_COLS
 from datasets.store.connection import WorkspaceConnection, insert_row
+from datasets.store.migrations import INFERRED_POSE_SOURCE_SQL
 from datasets.store.queries import Queries
 from datasets.store.records import (BOX_SOURCES, SOURCES, Annotation, ImageRecord, ModelRecord, NotFoundError,
                                     PredictionRow)
@@ -164,13 +166,18 @@ class Workspace(Queries, Transfer, WorkspaceConnection):
 
     def save_annotation(self, image_id: int, points, *, author: str, base_version: int | None,
                         source: str = "correction", status: str = "in_progress", visibility=None,
-                        pose=None, schema: str = "ibug68", note: str | None = None) -> Annotation:
+                        pose=None, schema: str = "ibug68", note: str | None = None, placed=None,
+                        pose_source: str | None = None) -> Annotation:
         """Save a new version of an image's landmarks and return it.
 
         Args:
             points: (K, 2) x, y pixels (stored as float32, bit-exact).
             base_version: the latest version the caller saw (None: it saw no annotation).
             visibility: (K,) 0/1/2 or None. pose: (3,) yaw, pitch, roll degrees or None.
+            placed: the points a person placed by hand: (K,) bool mask or point indices (None: none).
+            pose_source: where ``pose`` came from (``POSE_SOURCES``); None: "none" without a pose, else
+                inferred from ``source`` (a correction's: "ground_truth" when it is the image's latest ground
+                truth pose, bit for bit, else "model").
         Raises:
             ConflictError when ``base_version`` is not the latest version (nothing is written).
             ValueError for bad points (naming the point index), status or source (listing the choices).
@@ -178,7 +185,8 @@ class Workspace(Queries, Transfer, WorkspaceConnection):
         """
         image_id = check_int_id(image_id, "image_id")
         row = codec.annotation_row(points, author=author, source=source, status=status,
-                                   visibility=visibility, pose=pose, schema=schema, note=note)
+                                   visibility=visibility, pose=pose, schema=schema, note=note, placed=placed,
+                                   pose_source=pose_source)
         if base_version is not None:
             base_version = check_int_id(base_version, "base_version")
         with self._write() as conn:
@@ -187,7 +195,8 @@ class Workspace(Queries, Transfer, WorkspaceConnection):
 
     def _insert_annotation(self, conn: sqlite3.Connection, image_id: int, row: dict,
                            base_version: int | None) -> Annotation:
-        """Inside a write transaction: check ``base_version`` is the latest, insert the next version."""
+        """Inside a write transaction: check ``base_version`` is the latest, insert the next version (its
+        pose source inferred by ``INFERRED_POSE_SOURCE_SQL`` when the row leaves it None)."""
         latest = conn.execute("SELECT version, author FROM annotations WHERE image_id = ? "
                               "ORDER BY version DESC LIMIT 1", (image_id,)).fetchone()
         actual = None if latest is None else int(latest[0])
@@ -195,6 +204,10 @@ class Workspace(Queries, Transfer, WorkspaceConnection):
             raise ConflictError(image_id, base_version, actual, None if latest is None else latest[1])
         full = dict(row, image_id=image_id, version=(actual or 0) + 1, base_version=actual)
         full["id"] = insert_row(conn, "annotations", full)
+        if full["pose_source"] is None:
+            conn.execute(f"UPDATE annotations SET pose_source = {INFERRED_POSE_SOURCE_SQL} WHERE id = ?", (full["id"],))
+            full["pose_source"] = conn.execute("SELECT pose_source FROM annotations WHERE id = ?",
+                                               (full["id"],)).fetchone()[0]
         return codec.annotation(full)
 
     def latest(self, image_id: int, source: str | None = None) -> Annotation | None:

@@ -67,7 +67,7 @@ def test_save_versions_and_conflict(svc):
     assert a.base_version == 1 and not a.dirty and a.status == "in_progress"
     ann = svc.store.latest(2)
     assert ann.author == "tester" and ann.source == "correction" and np.array_equal(ann.points, a.points)
-    assert "placed by hand: 30" in ann.note
+    assert np.flatnonzero(ann.placed).tolist() == [30] and ann.note is None
     # a second tab opened the same face before the save: its save is refused, nothing overwritten
     b = editing.start(2, a.points, base_version=None)
     b = editing.move_point(b, 10, 1, 1, stiffness=0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from asmnet.workspace_prelabel import pin_points, placed_by_hand, prelabel_workspace, user_placed_points
+from asmnet.workspace_prelabel import pin_points, prelabel_workspace, user_placed_points
 from datasets.images import load_image
 from datasets.store import PredictionRow
 from tests.asmnet.loop_helpers import StubPredictor, image_key, synthetic_workspace, tiny_checkpoint
@@ -15,10 +15,10 @@ def _predict(ws, model_id, image_id, points):
                                        np.full(68, 0.5, np.float32))])
 
 
-def _correct(ws, image_id, points, *, status="in_progress", note=None, source="correction"):
+def _correct(ws, image_id, points, *, status="in_progress", placed=None, source="correction"):
     latest = ws.latest(image_id)
     return ws.save_annotation(image_id, points, author="person", base_version=None if latest is None else latest.version,
-                              source=source, status=status, note=note)
+                              source=source, status=status, placed=placed)
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def scene(tmp_path):
     c1[10] += (-5.0, 1.0)
     c1[20] += (0.3, 0.0)  # within the 0.5 px tolerance: not a placed point
     _correct(ws, ids[1], c1)
-    _correct(ws, ids[2], shapes[2] + 4, note="placed by hand: 7")  # confirmed where the model put it
+    _correct(ws, ids[2], shapes[2] + 4, placed=[7])  # confirmed where the model put it
     _correct(ws, ids[3], shapes[3], status="done")
     _correct(ws, ids[4], shapes[4], status="todo", source="ground_truth")
     new = {image_key(load_image(ws.image(i).path)): s - 2 for i, s in zip(ids, shapes)}
@@ -41,13 +41,12 @@ def scene(tmp_path):
     ws.close()
 
 
-def test_placed_points_from_the_difference_and_the_annotator_note(scene):
+def test_placed_points_from_the_difference_and_the_placed_mask(scene):
     ws, ids, *_ = scene
     assert user_placed_points(ws, ids[1])[1].tolist() == [3, 10]
     assert user_placed_points(ws, ids[2])[1].tolist() == [7]
     assert user_placed_points(ws, ids[0])[1].tolist() == []      # no annotation
     assert user_placed_points(ws, ids[4])[1].tolist() == []      # imported ground truth, not a correction
-    assert placed_by_hand("placed by hand: 1, 5,70", 68) == {1, 5}
 
 
 def test_prelabel_keeps_placed_points_exactly(scene):

@@ -310,7 +310,7 @@ def test_an_old_version_file_is_migrated(tmp_path, img):
     path = tmp_path / "old.db"
     _version_1_file(path, img)
     with Workspace(path) as w:
-        assert w.schema_version == SCHEMA_VERSION == 3
+        assert w.schema_version == SCHEMA_VERSION
         hist = w.history(1)
         assert [a.base_version for a in hist] == [None, 1]
         np.testing.assert_array_equal(hist[1].points, pts(2))

@@ -103,7 +103,7 @@ def test_workspace_written_by_schema_2_is_migrated(tmp_path):
         before = {t: c.execute(f"SELECT * FROM {t} ORDER BY id").fetchall()
                   for t in ("images", "annotations", "models", "predictions")}
     with Workspace(path) as ws:
-        assert ws.schema_version == SCHEMA_VERSION == 3
+        assert ws.schema_version == SCHEMA_VERSION >= 3
         assert ws.check() == []
         recs = ws.images()
         assert [(r.id, r.face, r.box_source) for r in recs] == [(1, 0, None), (2, 0, None), (3, 0, None)]
@@ -113,7 +113,9 @@ def test_workspace_written_by_schema_2_is_migrated(tmp_path):
         assert [(a.version, a.source, a.status, a.author) for a in hist] == [
             (1, "ground_truth", "todo", "import"), (2, "correction", "in_progress", "ann"),
             (3, "correction", "done", "rev")]
-        assert hist[1].note == "placed by hand: 3,17" and hist[2].visibility.tolist() == [2] * 68
+        assert hist[2].visibility.tolist() == [2] * 68
+        # schema 5: the note's list of hand-placed points became the placed mask (tests/datasets/test_store_provenance.py)
+        assert hist[1].note is None and np.flatnonzero(hist[1].placed).tolist() == [3, 17]
         assert [len(ws.predictions(i)) for i in (1, 2, 3)] == [0, 1, 1]
         # the migrated file works as a current one: a second face, a save on it
         new = ws.add_face(1, (10, 10, 90, 90))
@@ -121,6 +123,9 @@ def test_workspace_written_by_schema_2_is_migrated(tmp_path):
         ws.save_annotation(new, hist[0].points, author="x", base_version=None)
         assert ws.check() == []
     with sqlite3.connect(path) as c:  # nothing was lost or changed: old columns of old rows identical
+        note = [d[1] for d in c.execute("PRAGMA table_info(annotations)")].index("note")
+        before["annotations"] = [r[:note] + (None if r[0] == 2 else r[note],) + r[note + 1:]  # the converted note
+                                 for r in before["annotations"]]
         for t, rows in before.items():
             cols = len(rows[0]) if rows else 0
             after = [r[:cols] for r in c.execute(f"SELECT * FROM {t} ORDER BY id").fetchall()][:len(rows)]
