@@ -111,14 +111,6 @@ NO_FACE_NOTICE = ("No face found in this picture. Draw a box around the face (ty
                   "'Face box' and press 'Re-run in box'), and the model will place the points.")
 
 
-def _row(svc: Services, image_id: int, p) -> PredictionRow:
-    return PredictionRow(image_id=image_id, model_id=svc.model_id, points=np.asarray(p.points, np.float32),
-                         pose=None if p.pose is None else np.asarray(p.pose, np.float32),
-                         confidence=np.asarray(p.confidence, np.float32),
-                         box=None if p.box is None else np.asarray(p.box, np.float32),
-                         uncertainty=float(p.uncertainty))
-
-
 def _detector(svc: Services):
     """The detector for pre-labelling: ``svc.detect`` (landmark boxes, largest first), else one that finds
     nothing (a face without a box then waits for a person)."""
@@ -135,6 +127,8 @@ def ensure_prediction(svc: Services, image_id: int, *, box=None, force: bool = F
     (``asmnet.workspace_prelabel.prelabel_new_faces``, which adds the further faces it finds). Returns None
     when there is no box and no face was found (the face is then marked "not_found": ask for a box).
     """
+    from asmnet.workspace_prelabel import prediction_row, prelabel_new_faces
+
     latest = svc.store.latest_prediction(image_id)
     if latest is not None and not force:
         return latest
@@ -145,32 +139,24 @@ def ensure_prediction(svc: Services, image_id: int, *, box=None, force: bool = F
     elif force:  # again in the face's box, else in the box of its last prediction
         box = rec.box if rec.box is not None else None if latest is None else latest.box
     if box is not None:
-        row = _row(svc, image_id, svc.predictor.predict(load_image(rec.path), box))
+        row = prediction_row(image_id, svc.model_id, svc.predictor.predict(load_image(rec.path), box))
         svc.store.save_predictions([row])
         return svc.store.latest_prediction(image_id) or row
-    from asmnet.workspace_prelabel import prelabel_new_faces
-
     prelabel_new_faces(svc.store, svc.predictor, svc.model_id, image_ids=[image_id], workers=0,
                        detect=_detector(svc))
     return svc.store.latest_prediction(image_id)
 
 
-def prelabel_all(svc: Services, progress: Callable[[int, int], None] | None = None, *, force: bool = False,
+def prelabel_all(svc: Services, progress: Callable[[int, int], None] | None = None, *,
                  batch_size: int = 16) -> int:
-    """Run the model on every face that has no prediction yet (all with ``force``), in batches, each
-    batch stored in one transaction; returns how many faces got a prediction. A picture whose face has no
-    box goes through the detector first (every face found is added; none found: the face is marked
-    "not_found" and waits for a box). ``progress(done, total)`` once before the first batch (done = 0, so
-    a progress bar's clock starts with the work) and after each batch."""
+    """Run the model on every face that has no prediction yet (``asmnet.workspace_prelabel.prelabel_new_faces``,
+    the one pre-label pipeline with the store as its sink), in batches, each batch stored in one transaction;
+    returns how many faces got a prediction. A picture whose face has no box goes through the detector first
+    (every face found is added; none found: the face is marked "not_found" and waits for a box).
+    ``progress(done, total)`` once before the first batch (done = 0, so a progress bar's clock starts with
+    the work) and after each batch."""
     from asmnet.workspace_prelabel import prelabel_new_faces
 
-    if force:
-        recs = [r for r in svc.store.images() if r.box is not None or svc.store.latest_prediction(r.id) is not None]
-        for n, r in enumerate(recs, start=1):
-            ensure_prediction(svc, r.id, force=True)
-            if progress is not None:
-                progress(n, len(recs))
-        return len(recs)
     report = prelabel_new_faces(svc.store, svc.predictor, svc.model_id, batch_size=batch_size,
                                 detect=_detector(svc), progress=progress)
     return report.predicted

@@ -44,7 +44,6 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from datasets.errors import ImageError
 from datasets.store import Annotation, PredictionRow, Workspace
 
 #: a correction point farther than this (pixels) from the prediction it was based on was placed by a person
@@ -137,6 +136,19 @@ def pin_points(predicted: np.ndarray, user: np.ndarray, pinned: Sequence[int] | 
     out = pts.astype(np.float32)
     out[pinned] = user[pinned]
     return out
+
+
+def prediction_row(face_id: int, model_id: int, p, *, points: np.ndarray | None = None,
+                   confidence: np.ndarray | None = None) -> PredictionRow:
+    """The store's row of one ``Prediction`` ``p`` of face ``face_id`` by model version ``model_id`` (the one
+    pre-label sink format); ``points`` (K, 2) / ``confidence`` (K,) replace the prediction's own (e.g. with
+    hand-placed points kept)."""
+    return PredictionRow(image_id=int(face_id), model_id=int(model_id),
+                         points=np.asarray(p.points if points is None else points, np.float32),
+                         pose=None if p.pose is None else np.asarray(p.pose, np.float32),
+                         confidence=np.asarray(p.confidence if confidence is None else confidence, np.float32),
+                         box=None if p.box is None else np.asarray(p.box, np.float32),
+                         uncertainty=float(p.uncertainty))
 
 
 def workspace_predictor(ws: Workspace, *, model_id: int | None = None, checkpoint: str | Path | None = None,
@@ -242,12 +254,7 @@ def prelabel_new_faces(ws: Workspace, predictor, model_id: int, *, image_ids: It
             for p in preds[1:] if alone[i] else []:
                 ids.append(ws.add_face(rec.id, p.extras.get("first_box", p.box), box_source="detector"))
                 report.faces_added += 1
-            for fid, p in zip(ids, preds):
-                rows.append(PredictionRow(image_id=fid, model_id=int(model_id), points=np.asarray(p.points, np.float32),
-                                          pose=None if p.pose is None else np.asarray(p.pose, np.float32),
-                                          confidence=np.asarray(p.confidence, np.float32),
-                                          box=None if p.box is None else np.asarray(p.box, np.float32),
-                                          uncertainty=float(p.uncertainty)))
+            rows += [prediction_row(fid, model_id, p) for fid, p in zip(ids, preds)]
         if rows:
             ws.save_predictions(rows)
         report.predicted += len(rows)
@@ -267,18 +274,23 @@ def _box(ws: Workspace, image_id: int, rec) -> np.ndarray | None:
 
 def prelabel_workspace(ws: Workspace, predictor, model_id: int, *, only_not_done: bool = False,
                        image_ids: Iterable[int] | None = None, batch_size: int = 16, stiffness: float = 1.0,
-                       progress: Callable[[int, int], None] | None = None) -> PrelabelReport:
+                       workers: int = 2, progress: Callable[[int, int], None] | None = None) -> PrelabelReport:
     """Predict every chosen image with ``predictor`` and store the predictions under ``model_id``.
+
+    Runs the one pre-label pipeline (``asmnet.prelabel.prelabel_faces``) in each face's box (its stored box,
+    else that of its latest prediction); a face with neither goes through the face detector as a new face
+    does, and where none is found it is skipped (nothing is guessed).
 
     Args:
         only_not_done: skip finished images (done / reviewed).
         image_ids: only these images (default: every image of the workspace).
         stiffness: how fully the non-placed points follow the shape model around the placed ones (0..1).
+        workers: decode / detect workers of the pipeline (0 = all in the calling thread).
         progress: ``progress(done, total)`` after each batch.
     Returns:
         ``PrelabelReport``.
     """
-    from datasets.images import load_image
+    from asmnet.prelabel import NO_FACE, prelabel_faces
 
     recs = ws.images() if image_ids is None else [ws.image(int(i)) for i in image_ids]
     report = PrelabelReport(model_id=int(model_id))
@@ -291,19 +303,16 @@ def prelabel_workspace(ws: Workspace, predictor, model_id: int, *, only_not_done
         todo.append((rec, latest, placed if status not in FINISHED else placed[:0]))
     shape_model = getattr(predictor, "shape_model", None)
     k = predictor.schema.num_points
-    for start in range(0, len(todo), batch_size):
-        chunk, images, boxes = [], [], []
-        for rec, latest, placed in todo[start:start + batch_size]:
-            try:
-                images.append(load_image(rec.path))
-            except (ImageError, OSError) as exc:
-                report.skipped.append((rec.id, str(exc)))
-                continue
-            boxes.append(_box(ws, rec.id, rec))
-            chunk.append((rec, latest, placed))
+
+    def store(indices: list[int], faces: list[list]) -> None:
         rows = []
-        preds = predictor.predict_batch(images, boxes, batch_size=batch_size) if images else []
-        for (rec, latest, placed), p in zip(chunk, preds):
+        for i, preds in zip(indices, faces):
+            rec, latest, placed = todo[i]
+            error = NO_FACE if not preds else (getattr(preds[0], "extras", None) or {}).get("error")
+            if error is not None:
+                report.skipped.append((rec.id, str(error)))
+                continue
+            p = preds[0]
             points = np.asarray(p.points, np.float32)
             conf = np.asarray(p.confidence, np.float32).copy()
             if len(placed) and latest is not None and latest.points.shape == (k, 2):
@@ -311,14 +320,13 @@ def prelabel_workspace(ws: Workspace, predictor, model_id: int, *, only_not_done
                 conf[placed] = 1.0
                 report.pinned_images += 1
                 report.pinned_points += int(len(placed))
-            rows.append(PredictionRow(image_id=rec.id, model_id=int(model_id), points=points,
-                                      pose=None if p.pose is None else np.asarray(p.pose, np.float32),
-                                      confidence=conf, box=None if p.box is None else np.asarray(p.box, np.float32),
-                                      uncertainty=float(p.uncertainty)))
+            rows.append(prediction_row(rec.id, model_id, p, points=points, confidence=conf))
             report.image_ids.append(rec.id)
         if rows:
             ws.save_predictions(rows)
         report.predicted += len(rows)
-        if progress is not None:
-            progress(min(start + batch_size, len(todo)), len(todo))
+
+    prelabel_faces(predictor, [rec.path for rec, _, _ in todo], [_box(ws, rec.id, rec) for rec, _, _ in todo],
+                   batch_size=batch_size, workers=workers, progress=progress, on_batch=store, on_error="skip",
+                   max_faces=1)
     return report

@@ -46,7 +46,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     from asmnet.network import create_model
     from asmnet.predictor import Predictor
     from asmnet.prelabel import prelabel_images
-    from datasets.store import PredictionRow, Workspace
+    from asmnet.workspace_prelabel import prediction_row
+    from datasets.store import Workspace
 
     ckpt, how = common.checkpoint_path()
     if ckpt is not None:
@@ -81,9 +82,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             prelabel_images(p, paths[:4], stored[:4], batch_size=4, workers=0)
 
         def store(indices: list[int], preds: list) -> None:
-            rowsb = [PredictionRow(image_id=ids[i], model_id=model_id, points=q.points, pose=q.pose,
-                                   confidence=q.confidence, box=q.box, uncertainty=q.uncertainty)
-                     for i, q in zip(indices, preds) if len(q.points)]
+            rowsb = [prediction_row(ids[i], model_id, q) for i, q in zip(indices, preds) if len(q.points)]
             ws.save_predictions(rowsb)
 
         import os

@@ -11,8 +11,12 @@ from tests.asmnet.loop_helpers import StubPredictor, image_key, synthetic_worksp
 
 
 def _predict(ws, model_id, image_id, points):
+    """A stored prediction, with its face box (as every prediction of the pipeline has): re-pre-labelling
+    runs in that box."""
+    from asmnet.crop import landmark_box
+
     ws.save_predictions([PredictionRow(image_id, model_id, np.asarray(points, np.float32), None,
-                                       np.full(68, 0.5, np.float32))])
+                                       np.full(68, 0.5, np.float32), box=landmark_box(points))])
 
 
 def _correct(ws, image_id, points, *, status="in_progress", placed=None, source="correction"):
@@ -106,9 +110,15 @@ def test_pin_points():
 def test_prelabel_command(tmp_path):
     from asmnet.cli import main
 
+    from asmnet.crop import landmark_box
+
     ws, ids, shapes = synthetic_workspace(tmp_path, 3)
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
+    ws.set_box(ids[2], None, box_source="not_found")  # no box and no face found: skipped, nothing is guessed
+    for i, s in zip(ids[:2], shapes):
+        ws.set_box(i, landmark_box(s), box_source="hand")
     assert main(["prelabel", str(tmp_path / "ws.db"), "--checkpoint", str(ckpt), "--no-progress"]) == 0
+    assert ws.latest_prediction(ids[2]) is None
     (model,) = ws.models()
     first = ws.latest_prediction(ids[0])
     assert first.model_id == model.id and np.isfinite(first.uncertainty)
