@@ -133,20 +133,21 @@ def safe_detector():
 
 
 def load_model(weights: str | None):
-    """(predictor, checkpoint path) for ``--weights`` or the shipped default."""
+    """(predictor, checkpoint path) for ``--weights`` or the shipped default; the path is the predictor's
+    ``checkpoint_path`` (absolute), the file the workspace's model registry records."""
     from asmnet.predictor import Predictor
 
-    if weights:  # the fast CPU path (asmnet/fast.py): the float model's outputs, ~6x faster per face
-        return Predictor.from_checkpoint(weights, backend="auto"), str(weights)
-    p = Predictor.default(backend="auto")
-    return p, str(getattr(p, "checkpoint", "") or "asmnet/weights (default)")
+    # the fast CPU path (asmnet.runtime, no torch): the float model's outputs
+    p = Predictor.from_checkpoint(weights, backend="auto") if weights else Predictor.default(backend="auto")
+    return p, str(p.checkpoint_path)
 
 
 def create_services(args: argparse.Namespace, *, predictor=None, shape_model=None, checkpoint: str = "",
                     progress: bool = True):
     """Open (or create) the workspace, import / pre-label as asked, and bundle the services.
 
-    ``predictor`` / ``shape_model`` default to the shipped model and the editor's shape model.
+    ``predictor`` / ``shape_model`` default to the shipped model and the editor's shape model; ``checkpoint``
+    defaults to the predictor's ``checkpoint_path`` (``asmnet.predictor.LandmarkPredictor``).
     """
     from annotator import samples, session
     from datasets.schemas import get_schema
@@ -164,6 +165,8 @@ def create_services(args: argparse.Namespace, *, predictor=None, shape_model=Non
             ds = read_dataset(args.import_dir, args.format)
     if predictor is None:
         predictor, checkpoint = load_model(args.weights)
+    elif not checkpoint and predictor.checkpoint_path is not None:
+        checkpoint = str(Path(predictor.checkpoint_path).resolve())
     if shape_model is None:  # the editor's shape model (asmnet/weights/editor_shape_model68.npz), calibrated
         from asmnet.shape_prior import editor_shape_model
 
@@ -199,6 +202,10 @@ def create_services(args: argparse.Namespace, *, predictor=None, shape_model=Non
         if no_face:
             print(f"no face found in {len(no_face)} image(s); the app asks for a box there: "
                   f"{', '.join(no_face[:10])}{' ...' if len(no_face) > 10 else ''}")
+    gone = sorted({r.name for r in store.images() if not r.path.is_file()})
+    if gone:  # reported, never fatal: the queue marks them and offers to remove them
+        print(f"{len(gone)} image file(s) missing (the queue marks them; remove them in the Queue tab or with "
+              f"`asmnet remove {path} --missing`): {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''}")
     return svc
 
 
@@ -237,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("httpx", "httpcore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = parse_args(argv)
+    # a server, never a notebook: gradio imports IPython (~6 % of its import time here) only for notebook magics
+    # and checks that each stand behind `except ImportError`
+    sys.modules.setdefault("IPython", None)
     from annotator.ui import launch_options
     from datasets.errors import DataError
 

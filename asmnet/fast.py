@@ -326,7 +326,7 @@ def accelerate(predictor, backend: str | None = None, *, channels_last: bool = T
                exact_projection: bool | None = None):
     """Switch a ``Predictor`` (CPU) to ``backend`` in place and return it.
 
-    ``backend=None`` picks ``resolve_default(predictor.checkpoint)``. ``onnx-int8`` loads the calibrated
+    ``backend=None`` picks ``resolve_default(predictor.checkpoint_path)``. ``onnx-int8`` loads the calibrated
     runtime of the predictor's checkpoint (``asmnet runtime`` makes it; ValueError when there is none). A
     predictor loaded from a runtime without torch gets its float model from its checkpoint. The float model stays at ``predictor.float_model``
     (so calling this twice starts from the float weights), the backend's name at ``predictor.backend``.
@@ -334,7 +334,7 @@ def accelerate(predictor, backend: str | None = None, *, channels_last: bool = T
     (``project_exact``) instead of by alternation; None = where it gives the same answer (the shape
     model is ``similarity_orthogonal``). The original shape model stays at ``predictor.float_shape_model``.
     """
-    checkpoint = getattr(predictor, "checkpoint", None)
+    checkpoint = predictor.checkpoint_path
     backend = resolve_default(checkpoint) if backend is None else check_backend(backend)
     if predictor.device.type != "cpu" and backend != "torch":
         raise ValueError(f"backend {backend!r} is a CPU path; the predictor is on {predictor.device}")

@@ -10,37 +10,37 @@ previous prediction's ``landmark_box``, or a detector box mapped with ``asmnet.d
 The network crop is the square ``asmnet.crop.square_box(box, crop_margin)``, exactly as in training.
 
 Every face is also run mirrored. The disagreement between the two passes gives the per-point
-``confidence`` (exp(-d / (CONFIDENCE_SCALE * face size)), in [0, 1]) and, with the shape model's
-implausibility, the per-face ``uncertainty``; when the checkpoint's card says flip averaging helped on
+``confidence`` (``asmnet.uncertainty.point_confidence``: exp(-d / CONFIDENCE_SCALE), d as a fraction of the face
+size, in [0, 1]) and, with the shape model's implausibility, the per-face ``uncertainty``
+(``asmnet.uncertainty.face_uncertainty``); when the checkpoint's card says flip averaging helped on
 validation (``flip_tta``) the returned points and pose are the average of the two passes.
 
 torch is imported only for the torch backends: with an ONNX backend (``fast`` / ``auto`` on the CPU)
 ``from_checkpoint`` loads the checkpoint's runtime (``asmnet.runtime``: ONNX graph + JSON sidecar keyed by the
 checkpoint's sha256) and runs it with onnxruntime, so a process that never imports torch can predict.
+
+``LandmarkPredictor`` is the protocol the app, the pre-label pipeline and the CLI rely on; ``Predictor`` (every
+backend, torch or ONNX) implements it. Its ``checkpoint_path`` is the absolute path of the checkpoint file the
+weights came from (None for a model built in memory): what a workspace's model registry records.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from asmnet.asm import ShapeModel
 from asmnet.runtime import file_sha256
-from asmnet.uncertainty import IMPLAUSIBILITY_POWER, MIN_DISAGREEMENT, typical_mahalanobis
+from asmnet.uncertainty import face_uncertainty, flip_disagreement, point_confidence
 from asmnet.warp import crop_face
-from asmnet.crop import (apply_affine, box_to_crop_matrix, from_normalised, invert_affine, landmark_boxes,
-                         square_box)
+from asmnet.crop import landmark_boxes
 from datasets.schemas import get_schema
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_CHECKPOINT = WEIGHTS_DIR / "asmnet68.pt"
 DEFAULT_SHAPE_MODEL = WEIGHTS_DIR / "shape_model68.npz"
-#: flip disagreement (fraction of the face size) at which a point's confidence is exp(-1) ~ 0.37
-CONFIDENCE_SCALE = 0.05
-#: weight of the shape implausibility in ``uncertainty`` (see ``Predictor._uncertainty``)
-IMPLAUSIBILITY_WEIGHT = 0.05
 
 
 @dataclass
@@ -77,6 +77,30 @@ def _check_image(image: np.ndarray, i: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(img[..., :3])
 
 
+@runtime_checkable
+class LandmarkPredictor(Protocol):
+    """What the app (``annotator.session.Services``), the pre-label pipeline and the CLI need of a model.
+
+    Attributes:
+        name: model name; sha256: hex digest of its checkpoint file; card: the checkpoint's card (dict).
+        schema: the ``LandmarkSchema`` of the outputs; shape_model: its ``ShapeModel`` or None.
+        checkpoint_path: absolute path of the checkpoint file (None when built in memory): the path a
+            workspace registers, so ``asmnet prelabel WS.db`` can load the same file later.
+    """
+
+    name: str
+    sha256: str
+    card: dict[str, Any]
+    schema: Any
+    shape_model: ShapeModel | None
+    checkpoint_path: Path | None
+
+    def predict(self, image: np.ndarray, box: Sequence[float] | np.ndarray | None = None) -> "Prediction": ...
+
+    def predict_batch(self, images: Sequence[np.ndarray], boxes: Sequence | None = None,
+                      batch_size: int = 32) -> list["Prediction"]: ...
+
+
 class Predictor:
     """A loaded landmark network with its crop settings and shape model.
 
@@ -88,6 +112,9 @@ class Predictor:
         card: the checkpoint's card (training settings and metrics), a dict.
         input_size: network input side in pixels; crop_margin: crop side / face box side.
         flip_tta: whether returned points/pose average the mirrored pass.
+        checkpoint_path: absolute path of the checkpoint file (``LandmarkPredictor``), None when the model was
+            handed in memory.
+        backend: the inference backend (``torch``, ``onnx``, ...: ``asmnet.runtime.BACKENDS``).
     """
 
     def __init__(self, model: Any, config: dict[str, Any], shape_model: ShapeModel | None, *,
@@ -111,7 +138,7 @@ class Predictor:
         self.flip_tta = bool(self.card.get("flip_tta", False)) if flip_tta is None else bool(flip_tta)
         self._flip_perm = np.asarray(self.schema.flip_permutation(), dtype=np.int64)
         self.backend = "torch" if not hasattr(model, "run_numpy") else "onnx"
-        self.checkpoint: Path | None = None
+        self.checkpoint_path: Path | None = None
 
     @property
     def device(self):
@@ -160,7 +187,7 @@ class Predictor:
         card = obj.get("card", {})
         pred = cls(model, obj["config"], shape_model, name=str(card.get("name", path.stem)), sha256=sha,
                    card=card, device=device, flip_tta=flip_tta)
-        pred.checkpoint = path
+        pred.checkpoint_path = path.resolve()
         if backend != "torch":  # fast CPU inference with torch (asmnet/fast.py)
             from asmnet.fast import accelerate
 
@@ -193,7 +220,7 @@ class Predictor:
         pred = cls(rt.model, rt.config, rt.shape_model, name=str(rt.card.get("name", path.stem)), sha256=sha,
                    card=rt.card, device=device, flip_tta=flip_tta)
         pred.backend = rt.backend
-        pred.checkpoint = path
+        pred.checkpoint_path = path.resolve()
         pred.runtime = rt.sidecar
         pred.float_model = None  # not loaded (asmnet.fast.accelerate loads it from the checkpoint when asked)
         pred.float_shape_model = rt.shape_model
@@ -209,9 +236,21 @@ class Predictor:
         return cls.from_checkpoint(DEFAULT_CHECKPOINT, device, backend=backend or ("fast" if fast else "torch"))
 
     # ------------------------------------------------------------------ helpers
-    def crop_matrix(self, box: np.ndarray) -> np.ndarray:
-        """(2, 3) affine map from image pixels to network-input pixels for face box (4,)."""
-        return box_to_crop_matrix(square_box(box, self.crop_margin), self.input_size)
+    def crop_matrices(self, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B, 2, 3) affine maps image pixels -> network-input pixels for (B, 4) face boxes, and their (B, 2, 2)
+        inverse as per-axis (scale, shift): image = crop * scale + shift. The same numbers as
+        ``asmnet.crop.box_to_crop_matrix(asmnet.crop.square_box(box, crop_margin), input_size)`` (the square box
+        rounded to float32 as there), vectorised over the batch."""
+        b = np.asarray(boxes, np.float64).reshape(-1, 4)
+        c = (b[:, :2] + b[:, 2:]) / 2                                                     # (B, 2) centre
+        half = self.crop_margin * np.maximum(np.max(b[:, 2:] - b[:, :2], axis=1), 1.0) / 2
+        sq = np.concatenate([c - half[:, None], c + half[:, None]], 1).astype(np.float32).astype(np.float64)
+        size = self.input_size
+        lin = size / (sq[:, 2:] - sq[:, :2])                                              # (B, 2) x, y scale
+        t = (size - 1) / 2 - lin * (sq[:, :2] + sq[:, 2:]) / 2
+        m = np.zeros((len(b), 2, 3))
+        m[:, 0, 0], m[:, 1, 1], m[:, :, 2] = lin[:, 0], lin[:, 1], t
+        return m, np.stack([1.0 / lin, -t / lin], 1)
 
     def face_box(self, image: np.ndarray) -> np.ndarray:
         """The largest detected face's landmark-box estimate, else the whole image (4,)."""
@@ -252,12 +291,6 @@ class Predictor:
         qf = q[b:] * np.float32([-1.0, 1.0, -1.0])
         return p[:b], q[:b], pf, qf
 
-    def _uncertainty(self, points: np.ndarray, disagreement: np.ndarray) -> tuple[float, float | None]:
-        """(uncertainty, mahalanobis) for one face (``asmnet.uncertainty.face_uncertainty``); the batch path is
-        ``_uncertainties``."""
-        u, m = self._uncertainties(points[None], disagreement[None])
-        return float(u[0]), None if m is None else float(m[0])
-
     def _mahalanobis(self, points: np.ndarray) -> np.ndarray | None:
         """(B,) ``ShapeModel.mahalanobis`` of (B, K, 2) shapes in one batched projection; None without a
         shape model of K points."""
@@ -276,16 +309,10 @@ class Predictor:
         return np.sqrt(d2)
 
     def _uncertainties(self, points: np.ndarray, disagreement: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(B,) uncertainty and (B,) Mahalanobis distance (None without a shape model) of (B, K, 2) points with
-        (B, K) flip disagreement: ``asmnet.uncertainty.face_uncertainty`` vectorised = max(mean disagreement
-        (fraction of the face size), 0.002) * (mahalanobis / sqrt(2K - 4)) ** 2 (validated in bench/LOOP.md;
-        the mean disagreement alone without a shape model)."""
-        d = np.asarray(disagreement, np.float64).mean(axis=1)
+        """(B,) uncertainty (``asmnet.uncertainty.face_uncertainty`` on the whole batch) and (B,) Mahalanobis
+        distance (None without a shape model) of (B, K, 2) points with (B, K) flip disagreement."""
         maha = self._mahalanobis(points)
-        if maha is None:
-            return d, None
-        u = np.maximum(d, MIN_DISAGREEMENT) * (maha / typical_mahalanobis(points.shape[1])) ** IMPLAUSIBILITY_POWER
-        return np.where(np.isfinite(maha), u, d), maha
+        return np.asarray(face_uncertainty(disagreement, maha, points.shape[1]), np.float64).reshape(-1), maha
 
     # ------------------------------------------------------------------ public API
     def predict(self, image: np.ndarray, box: Sequence[float] | np.ndarray | None = None) -> Prediction:
@@ -305,39 +332,48 @@ class Predictor:
         results: list[Prediction] = []
         for start in range(0, len(images), batch_size):
             chunk = range(start, min(start + batch_size, len(images)))
+            imgs = [_check_image(images[i], i) for i in chunk]
+            used = self._boxes(imgs, boxes, chunk)
+            mats, inv = self.crop_matrices(used)
             crops = np.empty((len(chunk), s, s, 3), np.uint8)
-            mats = np.empty((len(chunk), 2, 3), np.float64)
-            used = np.empty((len(chunk), 4), np.float32)
-            for j, i in enumerate(chunk):
-                img = _check_image(images[i], i)
-                b = None if boxes is None else boxes[i]
-                if b is None:
-                    b = self.face_box(img)
-                b = np.asarray(b, dtype=np.float32).reshape(-1)
-                if b.shape != (4,) or not np.isfinite(b).all() or b[2] <= b[0] or b[3] <= b[1]:
-                    raise ValueError(f"box for image {i} must be finite x0, y0, x1, y1 with x1 > x0 and y1 > y0, "
-                                     f"found {b.tolist()}")
-                m = self.crop_matrix(b)
-                crops[j] = crop_face(img, m, s)
-                mats[j] = m
-                used[j] = b
-            results += self._predictions(crops, mats, used)
+            for j, img in enumerate(imgs):  # one OpenCV resample per image (images differ in size)
+                crops[j] = crop_face(img, mats[j], s)
+            results += self._predictions(crops, inv, used)
         return results
 
-    def _predictions(self, crops: np.ndarray, mats: np.ndarray, boxes: np.ndarray) -> list[Prediction]:
-        """Run the network on (B, S, S, 3) uint8 crops made with (B, 2, 3) image -> crop matrices from the
-        (B, 4) face boxes, and map the outputs back to image pixels (vectorised over the batch)."""
-        s = self.input_size
+    def _boxes(self, images: list[np.ndarray], boxes: Sequence | None, index: range) -> np.ndarray:
+        """(B, 4) float32 face boxes of ``images`` (detected where ``boxes`` gives None); ValueError naming the
+        image for a box that is not finite x0 < x1, y0 < y1."""
+        raw = [None if boxes is None else boxes[i] for i in index]
+        out = np.empty((len(images), 4), np.float32)
+        for j, (img, b) in enumerate(zip(images, raw)):
+            b = np.asarray(self.face_box(img) if b is None else b, np.float32).reshape(-1)
+            if b.shape != (4,):
+                raise ValueError(f"box for image {index[j]} must be 4 numbers x0, y0, x1, y1, found {b.tolist()}")
+            out[j] = b
+        bad = ~(np.isfinite(out).all(1) & (out[:, 2] > out[:, 0]) & (out[:, 3] > out[:, 1]))
+        if bad.any():
+            j = int(np.argmax(bad))
+            raise ValueError(f"box for image {index[j]} must be finite x0, y0, x1, y1 with x1 > x0 and y1 > y0, "
+                             f"found {out[j].tolist()}")
+        return out
+
+    def _predictions(self, crops: np.ndarray, inverse: np.ndarray, boxes: np.ndarray) -> list[Prediction]:
+        """Run the network on (B, S, S, 3) uint8 crops and map the outputs back to image pixels with the (B, 2, 2)
+        crop -> image (scale, shift) of ``crop_matrices``; (B, 4) face boxes. Vectorised over the batch: both
+        passes go back to the image in one affine step (normalised crop units u: crop pixels (u + 1) S / 2 - 0.5)."""
+        half = self.input_size / 2
         p, q, pf, qf = self._run(crops)
-        inv = invert_affine(mats)                                            # (B, 2, 3) crop -> image
-        a = apply_affine(inv, from_normalised(p, s))                         # (B, K, 2) image pixels
-        f = apply_affine(inv, from_normalised(pf, s))
+        scale = inverse[:, None, None, 0] * half                                          # (B, 1, 1, 2)
+        shift = inverse[:, None, None, 1] + inverse[:, None, None, 0] * (half - 0.5)
+        both = np.stack([p, pf], 1).astype(np.float64) * scale + shift                  # (B, 2, K, 2)
+        a, f = both[:, 0], both[:, 1]
         pts = (a + f) / 2 if self.flip_tta else a
         pose = np.degrees((q + qf) / 2 if self.flip_tta else q)
         lb = landmark_boxes(pts)
         size = np.sqrt(np.maximum(lb[:, 2] - lb[:, 0], 1e-6) * np.maximum(lb[:, 3] - lb[:, 1], 1e-6))
-        dis = np.linalg.norm(a - f, axis=2) / size[:, None]                 # (B, K) fraction of the face size
-        conf = np.exp(-dis / CONFIDENCE_SCALE).astype(np.float32)
+        dis = flip_disagreement(a, f, size)                                             # (B, K) fraction of size
+        conf = point_confidence(dis)
         unc, maha = self._uncertainties(pts, dis)
         pts32, pose32, flip_nme = pts.astype(np.float32), pose.astype(np.float32), dis.mean(axis=1)
         boxes = np.array(boxes, np.float32)

@@ -33,25 +33,15 @@ MIN_DISAGREEMENT = 0.002
 FORMULA = "max(mean flip disagreement / face size, 0.002) * (Mahalanobis / sqrt(2K - 4)) ** 2"
 
 
-def face_size(points: np.ndarray) -> float:
-    """sqrt(w * h) of the landmark box of (K, 2) points, pixels (at least 1e-6)."""
-    p = np.asarray(points, np.float64)
-    wh = p.max(0) - p.min(0)
-    return float(np.sqrt(max(wh[0], 1e-6) * max(wh[1], 1e-6)))
-
-
-def flip_disagreement(plain: np.ndarray, mirrored: np.ndarray, size: float | None = None) -> np.ndarray:
-    """(K,) distance between the two passes' points (K, 2) as a fraction of ``size`` (default: the face size
-    of their mean)."""
-    a = np.asarray(plain, np.float64)
-    b = np.asarray(mirrored, np.float64)
-    if size is None:
-        size = face_size((a + b) / 2)
-    return np.linalg.norm(a - b, axis=1) / size
+def flip_disagreement(plain: np.ndarray, mirrored: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """(..., K) distance between the two passes' points (..., K, 2) as a fraction of the face ``size`` (...,)
+    (the predictor uses sqrt(w * h) of the landmark box of the returned points)."""
+    d = np.linalg.norm(np.asarray(plain, np.float64) - np.asarray(mirrored, np.float64), axis=-1)
+    return d / np.asarray(size, np.float64)[..., None]
 
 
 def point_confidence(disagreement: np.ndarray) -> np.ndarray:
-    """(K,) float32 confidence in [0, 1] from the (K,) flip disagreement."""
+    """(..., K) float32 confidence in [0, 1] from the (..., K) flip disagreement."""
     return np.exp(-np.asarray(disagreement, np.float64) / CONFIDENCE_SCALE).astype(np.float32)
 
 
@@ -60,11 +50,17 @@ def typical_mahalanobis(num_points: int) -> float:
     return math.sqrt(max(2 * num_points - 4, 1))
 
 
-def face_uncertainty(disagreement: np.ndarray, mahalanobis: float | None, num_points: int | None = None) -> float:
-    """The per-face uncertainty (see the module docstring); ``mahalanobis`` None leaves that factor out."""
+def face_uncertainty(disagreement: np.ndarray, mahalanobis, num_points: int | None = None):
+    """The per-face uncertainty (see the module docstring) of (..., K) disagreements with (...,) Mahalanobis
+    distances (None, or a non-finite entry, leaves that factor out: the mean disagreement alone). A float for
+    one face ((K,) input), else a (...,) float64 array; the predictor calls it on a whole batch."""
     d = np.asarray(disagreement, np.float64)
-    u = max(float(d.mean()) if d.size else 0.0, MIN_DISAGREEMENT)
-    if mahalanobis is None or not np.isfinite(mahalanobis):
-        return float(np.mean(d)) if d.size else 0.0
-    k = int(num_points if num_points is not None else d.size)
-    return float(u * (float(mahalanobis) / typical_mahalanobis(k)) ** IMPLAUSIBILITY_POWER)
+    mean = d.mean(axis=-1) if d.shape[-1] else np.zeros(d.shape[:-1])
+    if mahalanobis is None:
+        u = mean
+    else:
+        m = np.asarray(mahalanobis, np.float64)
+        k = int(num_points if num_points is not None else d.shape[-1])
+        scaled = np.maximum(mean, MIN_DISAGREEMENT) * (m / typical_mahalanobis(k)) ** IMPLAUSIBILITY_POWER
+        u = np.where(np.isfinite(m), scaled, mean)
+    return float(u) if np.ndim(u) == 0 else u

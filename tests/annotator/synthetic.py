@@ -76,6 +76,7 @@ class FakePredictor:
     sha256 = "0" * 64
     card = {"note": "test stand-in"}
     schema = IBUG68
+    checkpoint_path = None  # built in memory (asmnet.predictor.LandmarkPredictor)
 
     def __init__(self, model: ShapeModel | None = None):
         self.shape_model = model or shape_model()
