@@ -125,7 +125,7 @@ def ranking_figures(score: np.ndarray, nme: np.ndarray) -> dict:
 
 def uncertainty_analysis(rows, gt: np.ndarray, shape_model) -> dict:
     """Per-face and per-point figures of stored predictions ``rows`` against ``gt`` (N, K, 2)."""
-    from asmnet.predictor import CONFIDENCE_SCALE
+    from asmnet.uncertainty import CONFIDENCE_SCALE
 
     pred = np.stack([r.points for r in rows]).astype(np.float64)
     nme = face_nme(pred, gt)
