@@ -8,7 +8,10 @@ Steps:
    path (image -> crop -> network -> image pixels);
 3. evaluate the shipped file with a fresh ``Predictor`` on the chosen split (GT landmark boxes) with the
    project's metrics (``evaluation.metrics`` / ``evaluation.pose``: box-normalised NME per |yaw| bucket,
-   balanced mean, pose MAE, uncertainty Spearman), and write ``metrics.json``.
+   balanced mean, pose MAE, uncertainty Spearman), and write ``metrics.json``;
+4. write the torch-free inference runtime beside the shipped file (``asmnet runtime --checkpoint FILE``: static
+   int8 when it passes its validation check, else the float ONNX graph; ``<name>.<fp32|int8>.{onnx,json}``),
+   so the app and ``asmnet predict`` load the release without torch and never export at start.
 """
 from __future__ import annotations
 
@@ -144,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
            "wall_time_s": card.get("wall_time_s")}
     (weights / "metrics.json").write_text(json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))
+
+    # the runtime that ships beside it (asmnet.commands.runtime; calibrated on the card's training data)
+    from asmnet.cli import main as cli
+
+    if cli(["runtime", "--checkpoint", str(final)]) != 0:
+        raise RuntimeError(f"{final}: `asmnet runtime` failed; the release has no torch-free runtime")
     return 0
 
 
