@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from datasets.errors import ImageError
 from datasets.formats._common import atomic_write_bytes
 from datasets.images import load_image
 
@@ -28,8 +29,12 @@ PNG_MAX_PIXELS = 2_000_000
 
 
 def cache_key(path: Path) -> str:
-    """A name for the display copy of ``path``: changes when the file (path, size, mtime) changes."""
-    st = Path(path).stat()
+    """A name for the display copy of ``path``: changes when the file (path, size, mtime) changes.
+    ImageError when the file is gone."""
+    try:
+        st = Path(path).stat()
+    except OSError as exc:
+        raise ImageError(path, "image file not found" if isinstance(exc, FileNotFoundError) else str(exc)) from None
     text = f"{Path(path).resolve()}\0{st.st_size}\0{st.st_mtime_ns}"
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 

@@ -20,7 +20,7 @@ from annotator import editing, editor, queue as queue_view
 from annotator.messages import plain, toast_text
 from annotator.editing import EditState
 from annotator.session import (NO_FACE_NOTICE, Services, add_uploads, autosave, ensure_prediction,  # noqa: F401
-                               export_zip, face_step, load_state, prelabel_all, save)
+                               export_zip, face_step, load_state, prelabel_new_faces, save)
 from datasets.errors import ConflictError, DataError
 from datasets.images import load_image
 from evaluation import plots
@@ -186,7 +186,13 @@ def on_load(svc: Services, filter_label: str, sort_label: str):
     """Page load: the queue, and the first face of it open in the editor.
     Outputs: VIEW_OUTPUTS + (queue table, order, counts)."""
     table, order, counts = queue_rows(svc, filter_label, sort_label)
-    state = load_state(svc, order[0]) if order else EditState()
+    state = EditState()
+    if order:
+        try:
+            state = load_state(svc, order[0])
+        except DataError as exc:  # e.g. its image file is gone: the page still opens, the queue says which
+            gr.Warning(toast_text(f"{exc}. The queue marks the faces whose image file is missing: remove them "
+                                  "there (or with `asmnet remove`), or open another face."))
     return (*view(svc, state, order), table, order, counts)
 
 
@@ -399,6 +405,38 @@ def on_queue(svc: Services, filter_label: str, sort_label: str):
 
 
 @user_errors
+def on_remove_ask(svc: Services, face_id):
+    """"Remove image from workspace…" was pressed for the queue id ``face_id``: ask first, saying what goes.
+    Outputs: (remove target, confirmation text, confirmation group)."""
+    try:
+        faces = svc.store.faces_of(int(face_id))
+    except (TypeError, ValueError):
+        raise ValueError("type the id of a face (the queue's id column) to remove its picture") from None
+    versions = sum(len(svc.store.history(f.id)) for f in faces)
+    name = plain(faces[0].name or faces[0].path.name)
+    gone = "" if faces[0].path.is_file() else " Its image file is missing."
+    text = (f"**Remove {name}** ({len(faces)} face(s), {versions} saved version(s)) from the workspace?{gone} "
+            "Its rows are archived in the workspace (removed_images); the image file is not deleted.")
+    return int(face_id), text, gr.Group(visible=True)
+
+
+@user_errors
+def on_remove(svc: Services, state: EditState, target, filter_label: str, sort_label: str, action: str):
+    """The answer to the removal question: ``remove`` the picture of face ``target`` (``Workspace.remove_images``)
+    or ``cancel``. Outputs: VIEW_OUTPUTS + (queue table, order, counts) + (remove target, confirmation group)."""
+    if action not in ("remove", "cancel"):
+        raise ValueError(f"unknown answer {action!r}; choose remove or cancel")
+    if action == "remove" and target is not None:
+        gone = {f.id for f in svc.store.faces_of(int(target))}
+        (removed,) = svc.store.remove_images([int(target)])
+        gr.Info(toast_text(f"Removed {removed.name} ({removed.faces} face(s)) from the workspace."))
+        if state.image_id in gone:
+            state = EditState()
+    table, order, counts = queue_rows(svc, filter_label, sort_label)
+    return (*view(svc, state, order), table, order, counts, None, gr.Group(visible=False))
+
+
+@user_errors
 def on_queue_select(svc: Services, state: EditState, order: list[int], evt: gr.SelectData):
     """A queue row was clicked: open that face in the Annotate tab. Outputs: VIEW_OUTPUTS + tabs."""
     row = evt.row_value
@@ -409,7 +447,7 @@ def on_queue_select(svc: Services, state: EditState, order: list[int], evt: gr.S
 @user_errors
 def on_prelabel(svc: Services, progress=gr.Progress()):
     """Run the model on every image without a prediction. Outputs: message."""
-    n = prelabel_all(svc, lambda i, total: progress((i, total), desc="pre-labelling"))
+    n = prelabel_new_faces(svc, lambda i, total: progress((i, total), desc="pre-labelling"))
     return f"Pre-labelled {n} image(s); every image now has a model prediction."
 
 

@@ -37,6 +37,8 @@ DEFAULT_SORT = "least certain first (model uncertainty)"
 STATUS_LABELS = {"todo": "to do", "in_progress": "in progress", "done": "done", "reviewed": "reviewed"}
 #: the status column of a face where the detector found no face and nothing was saved yet
 NO_FACE_LABEL = "no face found: draw a box"
+#: the status column of a face whose image file is gone (remove it below the table, or `asmnet remove`)
+MISSING_LABEL = "image file missing: remove it"
 
 #: columns of the table in the page (the first is the image id the row opens)
 COLUMNS = ["id", "image", "status", "by", "saved (UTC)", "model confidence", "uncertainty",
@@ -93,7 +95,10 @@ def face_name(path, face, faces) -> str:
 
 
 def status_label(r) -> str:
-    """The status column: the workflow status, or ``NO_FACE_LABEL`` for a face waiting for a box."""
+    """The status column: the workflow status, ``MISSING_LABEL`` when the image file is gone, or
+    ``NO_FACE_LABEL`` for a face waiting for a box."""
+    if not Path(str(r.path)).is_file():
+        return MISSING_LABEL
     if getattr(r, "box_source", None) == "not_found" and not getattr(r, "predicted", True) and pd.isna(r.version):
         return NO_FACE_LABEL
     return STATUS_LABELS.get(r.status, r.status)
@@ -125,7 +130,7 @@ def step(order_ids: list[int], current: int | None, delta: int) -> int | None:
 
 
 def counts(queue: pd.DataFrame) -> str:
-    """One line: how many faces per status (and how many wait for a box)."""
+    """One line: how many faces per status (and how many wait for a box, how many have lost their file)."""
     c = queue["status"].value_counts()
     parts = [f"{int(c.get(s, 0))} {label}" for s, label in STATUS_LABELS.items()]
     if "box_source" in queue:
@@ -133,6 +138,9 @@ def counts(queue: pd.DataFrame) -> str:
                        & queue["version"].isna()).sum())
         if waiting:
             parts.append(f"{waiting} with no face found")
+    missing = sum(not Path(str(p)).is_file() for p in queue["path"]) if "path" in queue else 0
+    if missing:
+        parts.append(f"**{missing} with the image file missing** (remove them below the table)")
     several = "faces" in queue and bool((queue["faces"].fillna(1) > 1).any())
     return f"{len(queue)} {'faces' if several else 'images'}: " + " · ".join(parts)
 

@@ -119,15 +119,17 @@ def _detector(svc: Services):
     return lambda image: np.zeros((0, 4), np.float32)
 
 
-def ensure_prediction(svc: Services, image_id: int, *, box=None, force: bool = False) -> PredictionRow | None:
+def ensure_prediction(svc: Services, image_id: int, *, box=None, force: bool = False,
+                      pixels: np.ndarray | None = None) -> PredictionRow | None:
     """The latest prediction of a face, running the model first when there is none (or ``force``).
 
     ``box`` given: a person's face box; it is stored as the face's box (source "hand") and the model runs
     in it. Otherwise the face's stored box is used, else the detector looks for the picture's faces
     (``asmnet.workspace_prelabel.prelabel_new_faces``, which adds the further faces it finds). Returns None
     when there is no box and no face was found (the face is then marked "not_found": ask for a box).
+    ``pixels``: the picture already decoded (``load_image``), so it is not decoded again.
     """
-    from asmnet.workspace_prelabel import prediction_row, prelabel_new_faces
+    from asmnet import workspace_prelabel
 
     latest = svc.store.latest_prediction(image_id)
     if latest is not None and not force:
@@ -139,26 +141,27 @@ def ensure_prediction(svc: Services, image_id: int, *, box=None, force: bool = F
     elif force:  # again in the face's box, else in the box of its last prediction
         box = rec.box if rec.box is not None else None if latest is None else latest.box
     if box is not None:
-        row = prediction_row(image_id, svc.model_id, svc.predictor.predict(load_image(rec.path), box))
+        image = load_image(rec.path) if pixels is None else pixels
+        row = workspace_prelabel.prediction_row(image_id, svc.model_id, svc.predictor.predict(image, box))
         svc.store.save_predictions([row])
         return svc.store.latest_prediction(image_id) or row
-    prelabel_new_faces(svc.store, svc.predictor, svc.model_id, image_ids=[image_id], workers=0,
-                       detect=_detector(svc))
+    workspace_prelabel.prelabel_new_faces(svc.store, svc.predictor, svc.model_id, image_ids=[image_id], workers=0,
+                                          detect=_detector(svc), images=None if pixels is None else {image_id: pixels})
     return svc.store.latest_prediction(image_id)
 
 
-def prelabel_all(svc: Services, progress: Callable[[int, int], None] | None = None, *,
-                 batch_size: int = 16) -> int:
+def prelabel_new_faces(svc: Services, progress: Callable[[int, int], None] | None = None, *,
+                       batch_size: int = 16) -> int:
     """Run the model on every face that has no prediction yet (``asmnet.workspace_prelabel.prelabel_new_faces``,
     the one pre-label pipeline with the store as its sink), in batches, each batch stored in one transaction;
     returns how many faces got a prediction. A picture whose face has no box goes through the detector first
     (every face found is added; none found: the face is marked "not_found" and waits for a box).
     ``progress(done, total)`` once before the first batch (done = 0, so a progress bar's clock starts with
     the work) and after each batch."""
-    from asmnet.workspace_prelabel import prelabel_new_faces
+    from asmnet import workspace_prelabel
 
-    report = prelabel_new_faces(svc.store, svc.predictor, svc.model_id, batch_size=batch_size,
-                                detect=_detector(svc), progress=progress)
+    report = workspace_prelabel.prelabel_new_faces(svc.store, svc.predictor, svc.model_id, batch_size=batch_size,
+                                                   detect=_detector(svc), progress=progress)
     return report.predicted
 
 
@@ -293,13 +296,13 @@ def _add_upload(svc: Services, src: Path) -> int:
     if created:
         shutil.copyfile(src, dst)
     try:
-        image_id = svc.store.add_image(dst, dataset="uploads")
+        image_id = svc.store.add_image(dst, dataset="uploads", pixels=pixels)
     except BaseException:
         if created:
             dst.unlink(missing_ok=True)
         raise
-    ensure_prediction(svc, image_id)
-    svc.url(dst, pixels)  # the display copy from the same decode
+    ensure_prediction(svc, image_id, pixels=pixels)  # the pre-label and the display copy from the one decode
+    svc.url(dst, pixels)
     return image_id
 
 
@@ -330,6 +333,13 @@ def export_zip(svc: Services, format: str, statuses: list[str] | None) -> tuple[
     for old in _EXPORTS[:]:  # the previous export was handed to the browser already
         shutil.rmtree(old, ignore_errors=True)
         _EXPORTS.remove(old)
+    gone = [r.name for r in svc.store.missing_files(statuses=statuses)]
+    if gone:  # left out of the export (``Workspace.export_dataset``), said here
+        from annotator.messages import toast_text
+
+        gr.Warning(toast_text(f"{len(gone)} image(s) not exported, their file is missing (remove them in the Queue "
+                              f"tab): {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''}"))
+        n -= len(gone)
     tmp = Path(tempfile.mkdtemp(prefix="asmnet-export-"))
     try:
         out = tmp / f"asmnet-export-{format}"

@@ -46,6 +46,7 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
         order = gr.State([])
         worst_ids = gr.State([])
         leave_target = gr.State(None)
+        remove_target = gr.State(None)
         gr.Markdown(f"## ASMNet Studio · 68-point facial landmarks\n"
                     f"Workspace `{ws_name}` · saving as **{svc.author}** · model `{model_name}`",
                     elem_classes="asm-header")
@@ -129,6 +130,17 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
                 counts = gr.Markdown()
                 table = gr.Dataframe(interactive=False, wrap=True, elem_id="queue-table", max_height=520,
                                      label="Click a row to open that face")
+                with gr.Accordion("Remove an image from the workspace", open=False):
+                    with gr.Row():
+                        remove_id = gr.Number(None, label="id (the table's first column)", precision=0, minimum=1,
+                                              elem_id="remove-id", scale=0, min_width=160)
+                        remove_btn = gr.Button("Remove image from workspace…", size="sm", variant="stop",
+                                               elem_id="btn-remove")
+                    with gr.Group(visible=False, elem_id="remove-prompt") as remove_box:
+                        remove_text = gr.Markdown(padding=True)
+                        with gr.Row():
+                            remove_yes = gr.Button("Yes, remove it", size="sm", variant="stop", elem_id="btn-remove-yes")
+                            remove_no = gr.Button("Cancel", size="sm", elem_id="btn-remove-cancel")
                 with gr.Accordion("Add images and pre-label", open=False):
                     uploads = gr.File(file_count="multiple", file_types=["image"], label="Add face images "
                                       "(max 25 MB each; copied into the workspace's image folder)")
@@ -231,6 +243,10 @@ def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
         table.select(h.bind(h.on_queue_select, svc), [state, order], view_out + [tabs])
         uploads.upload(h.bind(h.on_upload, svc), [uploads], [add_msg]) \
             .then(refresh_queue, [flt, srt], queue_out, show_progress="hidden")
+        remove_btn.click(h.bind(h.on_remove_ask, svc), [remove_id], [remove_target, remove_text, remove_box])
+        for btn, action in ((remove_yes, "remove"), (remove_no, "cancel")):
+            btn.click(h.bind(h.on_remove, svc, action=action), [state, remove_target, flt, srt],
+                      view_out + queue_out + [remove_target, remove_box])
         prelabel_btn.click(h.bind(h.on_prelabel, svc), None, [add_msg]) \
             .then(refresh_queue, [flt, srt], queue_out, show_progress="hidden")
 

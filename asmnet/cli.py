@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "asmnet.commands.evaluate",
     "prelabel": "asmnet.commands.prelabel",
     "runtime": "asmnet.commands.runtime",
+    "remove": "asmnet.commands.remove",
 }
 
 

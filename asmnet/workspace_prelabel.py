@@ -1,10 +1,10 @@
 """Pre-label a workspace: new faces (``prelabel_new_faces``), or again with a (new) model version keeping
-every point a person placed (``prelabel_workspace``).
+every point a person placed (``repredict_workspace``).
 
     ws = Workspace("project.db")
     predictor, model_id = workspace_predictor(ws)                  # the latest registered version
     new = prelabel_new_faces(ws, predictor, model_id)              # faces without a prediction yet
-    report = prelabel_workspace(ws, predictor, model_id, only_not_done=True)
+    report = repredict_workspace(ws, predictor, model_id, only_not_done=True)
 
 ``prelabel_new_faces`` is the one pre-label step of imports, uploads and the app's start: a face with a
 box (from its dataset, a person or an earlier detection) is predicted in that box; a picture whose face 0
@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -54,7 +54,7 @@ FINISHED = ("done", "reviewed")
 
 @dataclass
 class PrelabelReport:
-    """What ``prelabel_workspace`` did.
+    """What ``repredict_workspace`` did.
 
     Attributes:
         model_id: the model version whose predictions were stored.
@@ -213,7 +213,8 @@ class NewFacesReport:
 
 def prelabel_new_faces(ws: Workspace, predictor, model_id: int, *, image_ids: Iterable[int] | None = None,
                        batch_size: int = 16, workers: int = 2, detect: Callable | None = None,
-                       progress: Callable[[int, int], None] | None = None) -> NewFacesReport:
+                       progress: Callable[[int, int], None] | None = None,
+                       images: Mapping[int, np.ndarray] | None = None) -> NewFacesReport:
     """Pre-label every face (of ``image_ids``, default all) that has no prediction yet; see the module
     docstring. Faces marked ``not_found`` are left for a person (give them a box first).
 
@@ -221,6 +222,8 @@ def prelabel_new_faces(ws: Workspace, predictor, model_id: int, *, image_ids: It
         detect: image (H, W, 3) uint8 -> (F, 4) landmark boxes, largest first (default: the bundled detector,
             ``asmnet.prelabel.detected_faces``); ``lambda image: np.zeros((0, 4))`` detects nothing.
         progress: ``progress(done, total)`` over the faces to do, once with done = 0 and after each batch.
+        images: face id -> its picture already decoded ((H, W, 3) uint8, ``datasets.images.load_image``),
+            used instead of decoding the file again (an upload is decoded once).
     Returns:
         ``NewFacesReport``; each batch of predictions (and the faces it found) is stored as it comes.
     """
@@ -259,7 +262,8 @@ def prelabel_new_faces(ws: Workspace, predictor, model_id: int, *, image_ids: It
             ws.save_predictions(rows)
         report.predicted += len(rows)
 
-    prelabel_faces(predictor, [r.path for r in todo], boxes, batch_size=batch_size, workers=workers,
+    images = images or {}
+    prelabel_faces(predictor, [images.get(r.id, r.path) for r in todo], boxes, batch_size=batch_size, workers=workers,
                    progress=progress, on_batch=store, on_error="skip", detect=detect,
                    max_faces=None if any(alone) else 1)
     return report
@@ -272,7 +276,7 @@ def _box(ws: Workspace, image_id: int, rec) -> np.ndarray | None:
     return None if prev is None or prev.box is None else np.asarray(prev.box, np.float32)
 
 
-def prelabel_workspace(ws: Workspace, predictor, model_id: int, *, only_not_done: bool = False,
+def repredict_workspace(ws: Workspace, predictor, model_id: int, *, only_not_done: bool = False,
                        image_ids: Iterable[int] | None = None, batch_size: int = 16, stiffness: float = 1.0,
                        workers: int = 2, progress: Callable[[int, int], None] | None = None) -> PrelabelReport:
     """Predict every chosen image with ``predictor`` and store the predictions under ``model_id``.

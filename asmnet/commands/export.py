@@ -1,7 +1,7 @@
 """``asmnet export WORKSPACE.db OUT_DIR --format NAME [--status done,reviewed]``: write a dataset.
 
 Each image's accepted version is written (its latest correction if any, else its ground truth),
-with its split. No torch here.
+with its split. Images whose file is missing are left out and listed. No torch here.
 """
 from __future__ import annotations
 
@@ -26,7 +26,12 @@ def run(args: argparse.Namespace) -> int:
     from datasets.store import Workspace
 
     with Workspace(args.workspace, create=False) as ws:
-        n = sum(1 for _, a in ws.accepted(statuses=args.status) if args.schema in (None, a.schema))
+        gone = ws.missing_files(statuses=args.status, schema=args.schema)
+        n = sum(1 for _, a in ws.accepted(statuses=args.status) if args.schema in (None, a.schema)) - len(gone)
         path = ws.export_dataset(args.out_dir, args.format, statuses=args.status, schema=args.schema)
     print(f"exported {n} image(s) to {path}")
+    if gone:
+        names = [r.name for r in gone]
+        print(f"not exported: {len(names)} image(s) whose file is missing (remove them with `asmnet remove "
+              f"{args.workspace} --missing`): {', '.join(names[:20])}{' ...' if len(names) > 20 else ''}")
     return 0

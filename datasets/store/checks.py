@@ -137,11 +137,18 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def inspect_image(path: str | Path) -> tuple[str, int, int]:
+def inspect_image(path: str | Path, pixels: np.ndarray | None = None) -> tuple[str, int, int]:
     """(sha256, width, height) of an image file; ImageError naming the file when it is missing, empty,
-    corrupt, truncated, not an image or too large (the whole image is decoded once to find out)."""
+    corrupt, truncated, not an image or too large (the whole image is decoded once to find out).
+
+    ``pixels``: the caller's ``load_image(path)`` (H, W, 3) when it decoded the file already; then only the
+    header is read, and it must match the pixels' size."""
+    from datasets.errors import ImageError
     from datasets.images import image_size, load_image
 
-    load_image(path)
+    if pixels is None:
+        load_image(path)
     width, height = image_size(path)
+    if pixels is not None and tuple(np.shape(pixels)[:2]) != (height, width):
+        raise ImageError(path, f"the decoded pixels {np.shape(pixels)} are not the file's {width}x{height}")
     return sha256_file(path), int(width), int(height)

@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
-from datasets.errors import ImageError, StoreError
+from datasets.errors import ImageError, UnsafePathError
 from datasets.paths import relative_name, safe_join
 from datasets.sample import Dataset, Problem, Sample
 from datasets.store import codec
@@ -32,24 +32,23 @@ class Transfer:
         picture. Faces are identified by the content of their image and their index, so re-importing adds
         nothing twice. Each face and its
         annotation go in one transaction, so an interrupted import leaves a consistent workspace and a
-        re-run completes it. Bad images (missing, empty, corrupt) are skipped and reported by name.
+        re-run completes it. Bad images (missing, empty, corrupt) and image paths that are absolute, contain
+        ``..`` or lead through a symlink outside ``ds.root`` are skipped and reported by name, one by one.
         ``progress(done, total)`` is called after each sample. ``dataset`` names the images' dataset
         (default: the name of the dataset folder).
-
-        Raises UnsafePathError, before writing anything, when a sample's image path is absolute,
-        contains ``..`` or leads through a symlink outside ``ds.root``.
         """
         check_text(author, "author")
         check_choice(status, STATUSES, "status")
         root = Path(os.path.abspath(ds.root))
-        files = [safe_join(root, s.image, "image path") for s in ds.samples]
         report = ImportReport(problems=list(ds.problems))
         seen: set[tuple[str, int]] = set()
         label = dataset or root.name
-        for n, (sample, file) in enumerate(zip(ds.samples, files), start=1):
-            self._import_sample(ds, label, root, sample, file, author, status, seen, report)
+        for n, sample in enumerate(ds.samples, start=1):
+            file = _safe_file(root, sample.image, report)
+            if file is not None:
+                self._import_sample(ds, label, root, sample, file, author, status, seen, report)
             if progress is not None:
-                progress(n, len(files))
+                progress(n, len(ds.samples))
         return report
 
     def import_images(self, root: str | Path, *, dataset: str | None = None, split: str | None = None,
@@ -60,38 +59,43 @@ class Transfer:
 
         Images are deduplicated by content (a re-import adds nothing); each image is one transaction.
         Bad files (empty, corrupt, truncated, not an image, too large) are skipped and reported by name;
-        other files are listed in ``problems`` as ignored. ``progress(done, total)`` after each file.
-        Raises FileNotFoundError / NotADirectoryError naming ``root`` before writing anything, and
-        UnsafePathError for a file that leads outside ``root`` through a symlink.
+        other files are listed in ``problems`` as ignored; a file that leads outside ``root`` through a
+        symlink is skipped and reported. ``progress(done, total)`` after each file.
+        Raises FileNotFoundError / NotADirectoryError naming ``root`` before writing anything.
         """
         from datasets.formats.plain_images import find_images
 
         names, ignored = find_images(root)
         root = Path(os.path.abspath(root))
-        files = [safe_join(root, n, "image path") for n in names]
         report = ImportReport(problems=[Problem(str(root / n), f"{root / n}: not an image file name "
                                                 "(.jpg .jpeg .png .bmp .webp); ignored") for n in ignored])
         label = dataset or root.name
-        for n, (name, file) in enumerate(zip(names, files), start=1):
-            try:
-                sha, width, height = inspect_image(file)
-                row = codec.image_row(file, sha, width, height, dataset=label, split=split, subset=None, tags=(),
-                                      box=None, name=name, root=root)
-            except (ImageError, ValueError) as exc:
-                report.skipped.append(Problem(str(file), str(exc) if str(file) in str(exc) else f"{file}: {exc}"))
-            else:
-                with self._write() as conn:
-                    got = conn.execute("SELECT id FROM images WHERE sha256 = ? ORDER BY face LIMIT 1",
-                                       (sha,)).fetchone()
-                    image_id = int(got[0]) if got else insert_row(conn, "images", row)
-                report.image_ids.append(image_id)
-                if got:
-                    report.present += 1
-                else:
-                    report.added += 1
+        for n, name in enumerate(names, start=1):
+            file = _safe_file(root, name, report)
+            if file is not None:
+                self._import_image(file, name, root, label, split, report)
             if progress is not None:
-                progress(n, len(files))
+                progress(n, len(names))
         return report
+
+    def _import_image(self, file: Path, name: str, root: Path, label: str, split: str | None,
+                      report: ImportReport) -> None:
+        """One file of ``import_images``: added (one transaction), found present, or skipped with its reason."""
+        try:
+            sha, width, height = inspect_image(file)
+            row = codec.image_row(file, sha, width, height, dataset=label, split=split, subset=None, tags=(),
+                                  box=None, name=name, root=root)
+        except (ImageError, ValueError) as exc:
+            report.skipped.append(Problem(str(file), str(exc) if str(file) in str(exc) else f"{file}: {exc}"))
+            return
+        with self._write() as conn:
+            got = conn.execute("SELECT id FROM images WHERE sha256 = ? ORDER BY face LIMIT 1", (sha,)).fetchone()
+            image_id = int(got[0]) if got else insert_row(conn, "images", row)
+        report.image_ids.append(image_id)
+        if got:
+            report.present += 1
+        else:
+            report.added += 1
 
     def _import_sample(self, ds: Dataset, label: str, root: Path, s: Sample, file: Path, author: str, status: str,
                        seen: set[str], report: ImportReport) -> None:
@@ -156,20 +160,31 @@ class Transfer:
         through ``datasets.formats.write_dataset``; returns what the writer returns.
 
         ``schema`` picks one landmark schema when the workspace holds several (ValueError otherwise).
-        Raises UnsafePathError when an image's name would be written outside ``out_dir`` (absolute,
-        ``..`` or a symlink inside ``out_dir`` leading out), StoreError when an image file is missing.
+        Images whose file is missing are left out (``missing_files`` lists them, for the caller to report);
+        ValueError when that leaves nothing of a non-empty selection. Raises UnsafePathError when an image's
+        name would be written outside ``out_dir`` (absolute, ``..`` or a symlink inside ``out_dir`` leading out).
         """
         from datasets.formats import get_format, write_dataset
 
         get_format(format)  # ValueError listing the formats, before any work
-        pairs = self.accepted(statuses=statuses)
-        pairs = self._one_schema(pairs, schema)
-        ds = self._export_dataset(pairs, format)
+        pairs = self._one_schema(self.accepted(statuses=statuses), schema)
+        present = [(img, a) for img, a in pairs if img.path.is_file()]
+        if pairs and not present:
+            raise ValueError(f"{self._where}: nothing to export: the image files of all {len(pairs)} selected "
+                             "image(s) are missing")
+        ds = self._export_dataset(present, format)
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         for s in ds.samples:
             safe_join(out_dir, s.image, "exported image name")
         return write_dataset(ds, out_dir, format)
+
+    def missing_files(self, *, statuses: str | Iterable[str] | None = None,
+                      schema: str | None = None) -> list[ImageRecord]:
+        """The faces ``export_dataset`` would write (same ``statuses`` / ``schema``) whose image file is
+        missing, in id order: the export leaves them out."""
+        pairs = self.accepted(statuses=statuses)
+        return [img for img, a in pairs if schema in (None, a.schema) and not img.path.is_file()]
 
     @staticmethod
     def _one_schema(pairs: list[tuple[ImageRecord, Annotation]], schema: str | None):
@@ -182,9 +197,6 @@ class Transfer:
 
     def _export_dataset(self, pairs: list[tuple[ImageRecord, Annotation]], format: str) -> Dataset:
         """An in-memory Dataset of the accepted annotations; images named relative to one root."""
-        missing = [str(img.path) for img, _ in pairs if not img.path.is_file()]
-        if missing:
-            raise StoreError(f"{self._where}: {len(missing)} image file(s) are missing, e.g. {missing[:5]}")
         roots = {img.root for img, _ in pairs}
         if len(roots) == 1 and None not in roots and all(img.name for img, _ in pairs):
             root = Path(roots.pop())
@@ -201,3 +213,13 @@ class Transfer:
                           source_file=f"{self._where}#image={img.id},version={a.version}")
                    for name, (img, a) in zip(names, pairs)]
         return Dataset(root=root, format=format, schema=schema, samples=samples)
+
+
+def _safe_file(root: Path, name: str, report: ImportReport) -> Path | None:
+    """``root / name`` when the name is safe (``datasets.paths.safe_join``: relative, no ``..``, no symlink
+    leading out of ``root``); else None, the reason added to ``report.skipped`` (the import goes on)."""
+    try:
+        return safe_join(root, name, "image path")
+    except UnsafePathError as exc:
+        report.skipped.append(Problem(str(root / name), f"{exc}; skipped"))
+        return None

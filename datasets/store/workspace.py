@@ -3,7 +3,8 @@ predictions and model versions. The ``datasets.store`` package is the only code 
 SQLite; this module holds ``Workspace`` and its writes and reads of single faces, annotations, models and
 predictions. The package's other rooms: ``records`` (the dataclasses and choices), ``checks`` (validation),
 ``codec`` (rows <-> records, exact blobs), ``migrations`` (the schema), ``connection`` (opening,
-transactions, consistency), ``queries`` (queue and evaluation joins in SQL), ``transfer`` (import / export).
+transactions, consistency), ``queries`` (queue and evaluation joins in SQL), ``transfer`` (import / export),
+``removal`` (taking pictures out, archived).
 
 Tables (schema version ``SCHEMA_VERSION``, kept in ``PRAGMA user_version``; ``PRAGMA application_id``
 marks the file as ours):
@@ -17,6 +18,7 @@ marks the file as ours):
                  placed by hand), pose_source (see POSE_SOURCES)
     models       id, name, checkpoint, sha256, card (JSON), created_at
     predictions  id, image_id, model_id, num_points, points, pose, confidence, box, uncertainty, created_at
+    removed_images  id, removed_at, sha256, name, path, record (JSON: the rows of a removed picture; ``removal``)
 
 A picture with several faces has several rows sharing path and sha256 (``faces_of``); each face has its
 own box and its own annotation history. Schema version 3 introduced this; a version 2 file (one face per
@@ -43,10 +45,11 @@ from datasets.store.migrations import INFERRED_POSE_SOURCE_SQL
 from datasets.store.queries import Queries
 from datasets.store.records import (BOX_SOURCES, SOURCES, Annotation, ImageRecord, ModelRecord, NotFoundError,
                                     PredictionRow)
+from datasets.store.removal import Removal
 from datasets.store.transfer import Transfer
 
 
-class Workspace(Queries, Transfer, WorkspaceConnection):
+class Workspace(Queries, Transfer, Removal, WorkspaceConnection):
     """A workspace file (or an in-memory one for ``path=None``).
 
     Args:
@@ -63,16 +66,18 @@ class Workspace(Queries, Transfer, WorkspaceConnection):
 
     def add_image(self, file: str | Path, *, dataset: str | None = None, split: str | None = None,
                   subset: str | None = None, tags: Iterable[str] = (), box=None,
-                  name: str | None = None, root: str | Path | None = None, box_source: str | None = None) -> int:
+                  name: str | None = None, root: str | Path | None = None, box_source: str | None = None,
+                  pixels=None) -> int:
         """Add one image file (deduplicated by the sha256 of its content) and return the id of its face 0.
 
         An image whose content is already present returns the existing id (of its face 0) unchanged.
         ``box`` is face 0's box and ``box_source`` (one of ``BOX_SOURCES``) where it came from.
         ``root`` / ``name``: the folder and relative name it is known by (default: its folder and file name).
+        ``pixels``: the file already decoded by the caller (``load_image``), so it is not decoded again.
         Raises ImageError when the file is missing, empty or not a readable image.
         """
         file = Path(os.path.abspath(file))
-        sha, width, height = inspect_image(file)
+        sha, width, height = inspect_image(file, pixels)
         row = codec.image_row(file, sha, width, height, dataset=dataset, split=split, subset=subset,
                               tags=tags, box=box, name=name, root=root, box_source=box_source)
         with self._write() as conn:

@@ -69,3 +69,24 @@ def test_exports_leave_no_folders(svc, tmp_path):
         session.export_zip(svc, "pts", None)
     # nothing of ours is left (compared as a difference: other processes' exports may come and go meanwhile)
     assert not set(Path(tempfile.gettempdir()).glob("asmnet-export-*")) - before
+
+
+def test_an_upload_is_decoded_once(svc, tmp_path, monkeypatch):
+    """Item 3: the upload's check, its pre-label (detector and model) and its display copy share one decode;
+    the store reads only the header and the bytes (sha256)."""
+    import datasets.images as images
+
+    decoded = []
+    real = images._to_rgb  # every decode of a file into pixels goes through load_image, which ends here
+
+    def counting(im):
+        decoded.append(Path(im.filename).name)
+        return real(im)
+
+    monkeypatch.setattr(images, "_to_rgb", counting)
+    svc.detect = lambda image: np.array([[10, 10, 90, 110]], np.float32)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    ids = session.add_uploads(svc, [str(_png(inbox / "one.png", 7))])
+    assert len(ids) == 1 and svc.store.latest_prediction(ids[0]) is not None
+    assert decoded == ["one.png"]

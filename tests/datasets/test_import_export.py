@@ -2,6 +2,7 @@
 bad images skipped and reported, paths that would escape their folder refused."""
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import numpy as np
@@ -188,12 +189,14 @@ def test_progress_is_reported(tmp_path, ws):
 
 @pytest.mark.parametrize("name", ["../outside.png", "sub/../../outside.png", "/etc/passwd", "C:\\x.png"])
 def test_import_refuses_paths_that_escape_the_dataset(tmp_path, ws, name):
+    """Each such entry is skipped and reported; the rest is imported (issue 17, item 4)."""
     root = tmp_path / "ds"
     make_image(root / "ok.png", seed=1)
     make_image(tmp_path / "outside.png", seed=2)
-    with pytest.raises(UnsafePathError, match="leaves the folder|absolute"):
-        ws.import_dataset(_dataset(root, ["ok.png", name]))
-    assert ws.images() == []  # refused before anything was written
+    report = ws.import_dataset(_dataset(root, ["ok.png", name]))
+    assert report.added == 1 and len(report.skipped) == 1
+    assert re.search("leaves the folder|absolute", str(report.skipped[0]))
+    assert [r.name for r in ws.images()] == ["ok.png"]
 
 
 def test_import_refuses_a_symlink_leading_outside(tmp_path, ws):
@@ -202,9 +205,9 @@ def test_import_refuses_a_symlink_leading_outside(tmp_path, ws):
     secret = make_image(tmp_path / "private" / "secret.png", seed=2)
     (root / "link.png").symlink_to(secret)
     (root / "inner.png").symlink_to(root / "ok.png")  # a link that stays inside is fine
-    with pytest.raises(UnsafePathError, match="link.png.*outside"):
-        ws.import_dataset(_dataset(root, ["ok.png", "link.png"]))
-    assert ws.images() == []
+    report = ws.import_dataset(_dataset(root, ["link.png", "ok.png"]))
+    assert report.added == 1 and len(report.skipped) == 1 and re.search("link.png.*outside", str(report.skipped[0]))
+    assert [r.name for r in ws.images()] == ["ok.png"]
     assert ws.import_dataset(_dataset(root, ["inner.png"])).added == 1
 
 
