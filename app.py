@@ -195,7 +195,7 @@ def create_services(args: argparse.Namespace, *, predictor=None, shape_model=Non
     if missing:
         update, close = _bar("pre-labelling", progress, unit="face")
         try:
-            session.prelabel_all(svc, update)
+            session.prelabel_new_faces(svc, update)
         finally:
             close()
         no_face = [r.name for r in store.images() if r.box_source == "not_found"]

@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
                 write_report(args.report, report, flags)
             print_report(report, flags=flags, full=args.report)
             if ds is None and not args.no_prelabel and report.image_ids:
-                _prelabel(ws, report.image_ids, args)
+                _prelabel_new_faces(ws, report.image_ids, args)
     except BaseException:
         if created and (report is None or report.added == 0):  # nothing of value was written
             _remove_new_workspace(path)
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prelabel(ws, image_ids: list[int], args: argparse.Namespace) -> None:
+def _prelabel_new_faces(ws, image_ids: list[int], args: argparse.Namespace) -> None:
     """Find and pre-label the faces of the imported images (those that have no prediction yet)."""
     from asmnet.progress import reporter
     from asmnet.workspace_prelabel import prelabel_new_faces, workspace_predictor

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from datasets.store import Workspace
 
-    from asmnet.workspace_prelabel import prelabel_workspace, workspace_predictor
+    from asmnet.workspace_prelabel import repredict_workspace, workspace_predictor
 
     if not 0.0 <= args.stiffness <= 1.0:
         raise ValueError(f"--stiffness must be in [0, 1], found {args.stiffness}")
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
             close = tq.close
         try:
-            report = prelabel_workspace(ws, predictor, model_id, only_not_done=args.only_not_done,
+            report = repredict_workspace(ws, predictor, model_id, only_not_done=args.only_not_done,
                                         batch_size=args.batch_size, stiffness=args.stiffness, progress=bar)
         finally:
             close()

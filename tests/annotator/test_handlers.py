@@ -44,8 +44,8 @@ def test_open_prelabels_once(svc):
 
 def test_prelabel_all_with_progress(svc):
     seen = []
-    assert h.prelabel_all(svc, lambda i, n: seen.append((i, n))) == 3
-    assert seen[0] == (0, 3) and seen[-1] == (3, 3) and h.prelabel_all(svc) == 0
+    assert h.prelabel_new_faces(svc, lambda i, n: seen.append((i, n))) == 3
+    assert seen[0] == (0, 3) and seen[-1] == (3, 3) and h.prelabel_new_faces(svc) == 0
 
 
 def test_drag_event_moves_point_and_refits(svc):
@@ -144,7 +144,7 @@ def test_imported_ground_truth_is_not_called_the_models(svc):
 
 
 def test_queue_filter_and_least_certain_first(svc):
-    h.prelabel_all(svc)
+    h.prelabel_new_faces(svc)
     q = svc.store.queue()
     v = queue_view.view(q, "all images", queue_view.DEFAULT_SORT)
     unc = v["uncertainty"].tolist()
@@ -198,7 +198,7 @@ def test_export_zip_contains_the_correction(svc, tmp_path):
 
 
 def test_evaluate_with_and_without_corrections(svc):
-    h.prelabel_all(svc)
+    h.prelabel_new_faces(svc)
     out = h.on_evaluate(svc, "saved corrections", "interocular")
     assert "Nothing to evaluate" in out[0] and out[5] == []
     for i in (1, 2):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from asmnet.workspace_prelabel import pin_points, prelabel_workspace, user_placed_points
+from asmnet.workspace_prelabel import pin_points, repredict_workspace, user_placed_points
 from datasets.images import load_image
 from datasets.store import PredictionRow
 from tests.asmnet.loop_helpers import StubPredictor, image_key, synthetic_workspace, tiny_checkpoint
@@ -55,7 +55,7 @@ def test_placed_points_from_the_difference_and_the_placed_mask(scene):
 
 def test_prelabel_keeps_placed_points_exactly(scene):
     ws, ids, shapes, stub, new = scene
-    report = prelabel_workspace(ws, stub, new)
+    report = repredict_workspace(ws, stub, new)
     assert report.predicted == 5 and report.pinned_images == 2 and report.pinned_points == 3
     user = ws.latest(ids[1]).points
     row = ws.latest_prediction(ids[1])
@@ -73,7 +73,7 @@ def test_prelabel_keeps_placed_points_exactly(scene):
 
 def test_placed_points_survive_a_second_round(scene):
     ws, ids, shapes, stub, new = scene
-    prelabel_workspace(ws, stub, new)
+    repredict_workspace(ws, stub, new)
     # the person goes on from the new pre-label (which holds their points) and places point 30
     pts = ws.latest_prediction(ids[1]).points.copy()
     pts[30] += (4.0, 4.0)
@@ -81,7 +81,7 @@ def test_placed_points_survive_a_second_round(scene):
     assert user_placed_points(ws, ids[1])[1].tolist() == [3, 10, 30]
     newer = ws.register_model("newer", "newer.pt", "c" * 64, {})
     stub.points = {k: v + 7 for k, v in stub.points.items()}
-    prelabel_workspace(ws, stub, newer, only_not_done=True)
+    repredict_workspace(ws, stub, newer, only_not_done=True)
     row = ws.latest_prediction(ids[1])
     assert row.model_id == newer
     assert np.array_equal(row.points[[3, 10, 30]], pts[[3, 10, 30]])
@@ -89,7 +89,7 @@ def test_placed_points_survive_a_second_round(scene):
 
 def test_only_not_done_skips_finished_images(scene):
     ws, ids, shapes, stub, new = scene
-    report = prelabel_workspace(ws, stub, new, only_not_done=True)
+    report = repredict_workspace(ws, stub, new, only_not_done=True)
     assert report.image_ids == [ids[0], ids[1], ids[2], ids[4]]
     assert ws.latest_prediction(ids[3]).model_id != new
 

@@ -8,7 +8,7 @@ import torch
 
 from asmnet.crop import CROP_MARGIN
 from asmnet.predictor import Predictor
-from asmnet.workspace_prelabel import prelabel_workspace
+from asmnet.workspace_prelabel import repredict_workspace
 from datasets.schemas import IBUG68
 from datasets.store import Workspace
 from tests.annotator.synthetic import shape_model
@@ -95,7 +95,7 @@ def test_queue_puts_the_least_certain_face_first(tmp_path, predictor):
         Image.fromarray(img).save(path)
         ids.append(ws.add_image(path, box=BOX))
     mid = ws.register_model("lopsided", "lopsided.pt", predictor.sha256, {})
-    prelabel_workspace(ws, predictor, mid)
+    repredict_workspace(ws, predictor, mid)
     q = ws.queue().sort_values("uncertainty", ascending=False)
     assert q["image_id"].tolist() == [ids[1], ids[2], ids[0]]
     ws.close()
