@@ -267,6 +267,19 @@ def ced(errors, thresholds=None, *, max_threshold: float | None = None, num: int
     return t, 100.0 * np.searchsorted(fin, t, side="right") / e.size
 
 
+def _per_image(errors, threshold: float, score: Callable, non_finite) -> np.ndarray | None:
+    """(N,) ``score(e, t)`` of each finite error e at the checked threshold t, ``non_finite`` for a NaN / inf
+    error (a failure is never hidden); None when no error is given."""
+    t = _check_threshold(threshold)
+    e = _errors_1d(errors)
+    if e.size == 0:
+        return None
+    fin = np.isfinite(e)
+    out = np.full(e.shape, non_finite)
+    out[fin] = score(e[fin], t)
+    return out
+
+
 def failure_rate(errors, threshold: float = 10.0) -> float:
     """Percentage of images whose error is strictly above ``threshold`` or not finite.
 
@@ -277,13 +290,8 @@ def failure_rate(errors, threshold: float = 10.0) -> float:
     Returns:
         float in [0, 100]; NaN when no error is given.
     """
-    t = _check_threshold(threshold)
-    e = _errors_1d(errors)
-    if e.size == 0:
-        return float("nan")
-    failed = ~np.isfinite(e)
-    failed[~failed] = e[~failed] > t
-    return float(100.0 * np.count_nonzero(failed) / e.size)
+    failed = _per_image(errors, threshold, lambda e, t: e > t, non_finite=True)
+    return float("nan") if failed is None else float(100.0 * np.count_nonzero(failed) / failed.size)
 
 
 def auc(errors, threshold: float = 10.0) -> float:
@@ -305,14 +313,8 @@ def auc(errors, threshold: float = 10.0) -> float:
     Returns:
         float in [0, 100]; NaN when no error is given.
     """
-    t = _check_threshold(threshold)
-    e = _errors_1d(errors)
-    if e.size == 0:
-        return float("nan")
-    share = np.zeros(e.shape)
-    fin = np.isfinite(e)
-    share[fin] = np.clip(1.0 - e[fin] / t, 0.0, 1.0)
-    return float(100.0 * share.mean())
+    share = _per_image(errors, threshold, lambda e, t: np.clip(1.0 - e / t, 0.0, 1.0), non_finite=0.0)
+    return float("nan") if share is None else float(100.0 * share.mean())
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:

@@ -42,7 +42,7 @@ def test_open_prelabels_once(svc):
     assert svc.store.latest_prediction(1).box is not None
 
 
-def test_prelabel_all_with_progress(svc):
+def test_prelabel_new_faces_with_progress(svc):
     seen = []
     assert h.prelabel_new_faces(svc, lambda i, n: seen.append((i, n))) == 3
     assert seen[0] == (0, 3) and seen[-1] == (3, 3) and h.prelabel_new_faces(svc) == 0
