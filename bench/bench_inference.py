@@ -148,6 +148,33 @@ def _dlib_rows(images, boxes, samples, b1_faces: int, quick: bool) -> tuple[list
     return rows, notes
 
 
+def interleaved_b1(predictor, images, boxes, faces: int) -> dict[str, Any] | None:
+    """Batch-1 ms/face of ``predictor`` and of dlib's ERT (on the GT landmark box) timed face by face in turn, so
+    both see the same load on a shared machine (its load drifts within a run); None without dlib."""
+    path = common.dlib_model_path()
+    try:
+        import dlib
+    except ImportError:
+        return None
+    if path is None:
+        return None
+    sp = dlib.shape_predictor(str(path))
+    ta, td = [], []
+    for i in range(min(faces, len(images))):
+        b = boxes[i]
+        rect = dlib.rectangle(*(int(round(float(v))) for v in b))
+        t0 = time.perf_counter()
+        predictor.predict_batch([images[i]], [b], batch_size=1)
+        t1 = time.perf_counter()
+        shape = sp(images[i], rect)
+        np.array([[q.x, q.y] for q in shape.parts()], np.float32)
+        ta.append(t1 - t0)
+        td.append(time.perf_counter() - t1)
+    a, d = common.stats(ta), common.stats(td)
+    return {"faces": len(ta), "asmnet_ms": a["median"], "dlib_ms": d["median"], "x_dlib": a["median"] / d["median"],
+            "asmnet": a, "dlib": d}
+
+
 def _session_options(graph: bytes, size: int, repeats: int) -> list[dict[str, Any]]:
     """The ONNX Runtime session levers on one graph: ms per face of the plain + mirrored network call at
     batch 1 (2 crops) and batch 32 (64 crops) for each setting."""
@@ -311,6 +338,15 @@ def run(quick: bool = False) -> dict[str, Any]:
         if r.get("verdict") and r["verdict"] != "ok":
             notes.append(f"backend {r['backend_name']}: rejected ({r['verdict']}).")
     default_row = next((r for r in asm_rows if r["backend_name"] == default), None)
+    inter = None
+    if default_row is not None and drows:
+        p = Predictor(base.model, base.config, base.shape_model, name=base.name, sha256=base.sha256, card=base.card)
+        p.checkpoint_path = ckpt
+        inter = interleaved_b1(accelerate(p, default), images, boxes, b1_faces)
+    if inter is not None:
+        notes.append(f"Interleaved batch 1 ({inter['faces']} faces, {default} and dlib (GT landmark box) timed face by "
+                     f"face in turn, so both see the same load): {inter['asmnet_ms']:.3f} vs {inter['dlib_ms']:.3f} "
+                     f"ms/face, {inter['x_dlib']:.2f}x dlib.")
     targets = None
     if default_row is not None and drows:
         d1, d32 = drows[0]["b1_ms"], drows[0]["b32_ms"]
@@ -327,6 +363,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                      f"|ΔNME balanced| <= {NME_TOLERANCE}: "
                      f"{'met' if targets['dnme_met'] else 'NOT met'} ({default_row['dnme']:+.3f}).")
     return {"rows": rows, "columns": COLUMNS, "notes": notes, "faces": len(images), "batch": batch, "targets": targets,
+            "interleaved_b1": inter,
             "input_size": size, "checkpoint": None if ckpt is None else str(ckpt), "checkpoint_choice": how,
             "checkpoint_sha256": base.sha256, "default_backend": default,
             "best_backend": best["backend_name"] if best else None}
