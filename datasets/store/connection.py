@@ -34,17 +34,9 @@ def insert_row(conn: sqlite3.Connection, table: str, row: dict) -> int:
 
 
 class WorkspaceConnection:
-    """The connection to a workspace file (or an in-memory one for ``path=None``); ``Workspace`` adds
-    the reads and writes.
-
-    Args:
-        path: the ``.db`` file; created (with its schema) when missing, migrated when older.
-        create: when False, a missing file is a StoreError instead of a new workspace.
-        timeout: seconds a write waits for another process's write before a StoreError.
-
-    Raises:
-        StoreError naming the file when it is not SQLite, is another application's SQLite file, or was
-        written by a newer version of this program.
+    """The connection to a workspace file (or an in-memory one for ``path=None``): opening, migration,
+    transactions and the consistency check. ``Workspace`` adds the reads and writes; its docstring lists the
+    arguments and the errors of opening.
     """
 
     def __init__(self, path: str | Path | None = None, *, create: bool = True,
