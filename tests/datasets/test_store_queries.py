@@ -101,6 +101,10 @@ def test_the_evaluate_view_reads_the_store_once_per_view(ws):
     effort, selects = _selects(w, lambda: ev.correction_effort(w))
     assert len(selects) == 1 and [r[1] for r in effort] == sorted(r[1] for r in effort) == ids[:2]
     assert effort[0][3] == pytest.approx(np.sqrt(2))  # _pts(3) vs _pts(2): every point 1 px off in x and in y
+    from datasets.schemas import IBUG68
+
+    (label, _), selects = _selects(w, lambda: ev.default_choices(w, IBUG68))
+    assert len(selects) == 2 and label == "saved corrections"  # one query per reference source
 
 
 @pytest.mark.parametrize("given, default, expected", [
