@@ -80,7 +80,8 @@ def summary_markdown(rep: Report, label: str, n_images: int) -> str:
             f"NME ({rep.normaliser}): **{pct(s['nme'])}** · failure rate (NME > 10%): {pct(s.get('fr_10'))} · "
             f"AUC@10: {pct(s.get('auc_10'))}")
     if not rep.has_pose:
-        text += ("  \nPose: the reference has no pose of its own (corrections keep the model's pose), so the "
+        text += ("  \nPose: the reference has no ground-truth pose (a correction carries only its image's "
+                 "imported one, never the model's), so the "
                  "pose chart shows the predicted angles; import a dataset with ground-truth pose "
                  "(e.g. AFLW2000-3D) to see pose errors.")
     if s.get("pose_mae"):
