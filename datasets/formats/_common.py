@@ -111,7 +111,7 @@ def copy_image(dataset: Dataset, sample: Sample, out_dir: Path, rel: PurePosixPa
     Nothing is copied when source and target are the same file. ImageError when the source is missing.
     """
     rel = relative_name(sample.image) if rel is None else rel
-    src = Path(dataset.root) / relative_name(sample.image)
+    src = Path(dataset.root) / relative_name(sample.image, folder=dataset.root)
     dst = Path(out_dir) / rel
     if not src.is_file():
         raise ImageError(src, "image file not found (needed to write the dataset)")

@@ -173,7 +173,7 @@ def read(root: Path, *, schema: str | None = None) -> Dataset:
                                              "images; not imported")
             if im is None:
                 raise FormatError(json_path, f"annotation {idx}: image_id {short(image_id, 60)} is not in 'images'")
-            rel = relative_name(im["file_name"]).as_posix()
+            rel = relative_name(im["file_name"], folder=base).as_posix()
             why = image_name_problem(base, rel)
             if why:
                 raise FormatError(json_path, f"annotation {idx}: {why}")

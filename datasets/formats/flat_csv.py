@@ -168,7 +168,7 @@ def read(root: Path, *, schema: str | None = None) -> Dataset:
             if not name.strip():
                 raise FormatError(csv_path, "missing image name", line=line_no)
             try:
-                rel = relative_name(name)
+                rel = relative_name(name, folder=base)
             except ValueError as exc:
                 raise FormatError(csv_path, str(exc), line=line_no) from None
             why = image_name_problem(base, rel.as_posix())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Iterable
 
 from datasets.errors import ImageError, UnsafePathError
@@ -99,7 +99,7 @@ class Transfer:
 
     def _import_sample(self, ds: Dataset, label: str, root: Path, s: Sample, file: Path, author: str, status: str,
                        seen: set[str], report: ImportReport) -> None:
-        key = PurePosixPath(s.image.replace("\\", "/")).as_posix()
+        key = relative_name(s.image, "image path", root).as_posix()  # as safe_join found the file
         if (key, s.face) in seen:
             report.skipped.append(Problem(str(file), f"{file}: face {s.face} appears twice in the dataset; "
                                                      "the second one is skipped"))

@@ -11,7 +11,8 @@ from datasets.paths import relative_name, safe_join
 
 
 @pytest.mark.parametrize("name, expected", [
-    ("a.jpg", "a.jpg"), ("sub/a.jpg", "sub/a.jpg"), ("sub\\win\\a.jpg", "sub/win/a.jpg"),
+    ("a.jpg", "a.jpg"), ("sub/a.jpg", "sub/a.jpg"),
+    ("sub\\win\\a.jpg", "sub\\win\\a.jpg"),  # a backslash is part of a name (issue 17, item 6; test_backslash_names)
     ("./a.jpg", "a.jpg"), ("odd name: (1).png", "odd name: (1).png"), ("ünï/çødé.png", "ünï/çødé.png"),
 ])
 def test_safe_names_become_posix_paths(name, expected):
