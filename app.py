@@ -215,7 +215,7 @@ def _import_report(workspace: Path, folder: str, report, ds) -> None:
     beside the workspace (``asmnet.commands.import_.write_report``)."""
     from asmnet.commands.import_ import print_report, reader_flags, write_report
 
-    flags = reader_flags(ds)
+    flags = reader_flags(ds, report)
     full = None
     if report.skipped or report.problems or flags:
         full = workspace.parent / f"{workspace.stem}-import-report.csv"

@@ -47,14 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 REPORT_COLUMNS = ("kind", "file", "line", "point", "message")
 
 
-def reader_flags(ds) -> list:
-    """The reader's flags of a Dataset (``Sample.flags``: "image has EXIF orientation 6 ...", points outside
-    the image ...) as ``Problem``s naming the sample's image file; [] for None (a plain folder of images)."""
+def reader_flags(ds, report) -> list:
+    """What the reader and the import flagged and kept as data ("image has EXIF orientation 6 ...", points
+    outside the image ...) as ``Problem``s naming the image file: the Dataset's ``Sample.flags`` (``ds`` None
+    for a plain folder of images) and the ImportReport's ``flags``."""
     from datasets.sample import Problem
 
-    if ds is None:
-        return []
-    return [Problem(str(Path(ds.root) / s.image), flag) for s in ds.samples for flag in s.flags]
+    samples = [] if ds is None else ds.samples
+    return [Problem(str(Path(ds.root) / s.image), flag) for s in samples for flag in s.flags] + list(report.flags)
 
 
 def report_rows(report, flags=()) -> list[dict]:
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
                     report = ws.import_dataset(ds, author=args.author, progress=progress, dataset=args.dataset)
             finally:
                 close()
-            flags = reader_flags(ds)
+            flags = reader_flags(ds, report)
             if args.report:
                 write_report(args.report, report, flags)
             print_report(report, flags=flags, full=args.report)

@@ -158,6 +158,8 @@ class ImportReport:
             reason.
         problems: what the dataset reader itself skipped (copied from ``Dataset.problems``).
         image_ids: the workspace (face) id of every added or present sample, in sample order.
+        flags: what was noticed and kept as it is, naming the file (``import_images``: an image's EXIF
+            orientation, never applied); a dataset's own flags are its samples' ``Sample.flags``.
     """
 
     added: int = 0
@@ -165,6 +167,7 @@ class ImportReport:
     skipped: list[Problem] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     image_ids: list[int] = field(default_factory=list)
+    flags: list[Problem] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line: added / already present / skipped / reader problems."""

@@ -80,9 +80,13 @@ class Transfer:
 
     def _import_image(self, file: Path, name: str, root: Path, label: str, split: str | None,
                       report: ImportReport) -> None:
-        """One file of ``import_images``: added (one transaction), found present, or skipped with its reason."""
+        """One file of ``import_images``: added (one transaction), found present, or skipped with its reason;
+        a non-trivial EXIF orientation is flagged (never applied)."""
+        from datasets.images import exif_orientation
+
         try:
             sha, width, height = inspect_image(file)
+            orientation = exif_orientation(file)
             row = codec.image_row(file, sha, width, height, dataset=label, split=split, subset=None, tags=(),
                                   box=None, name=name, root=root)
         except (ImageError, ValueError) as exc:
@@ -92,6 +96,9 @@ class Transfer:
             got = conn.execute("SELECT id FROM images WHERE sha256 = ? ORDER BY face LIMIT 1", (sha,)).fetchone()
             image_id = int(got[0]) if got else insert_row(conn, "images", row)
         report.image_ids.append(image_id)
+        if orientation != 1:
+            report.flags.append(Problem(str(file), f"{file}: image has EXIF orientation {orientation}: not applied, "
+                                                   "the points refer to the stored pixels"))
         if got:
             report.present += 1
         else:

@@ -50,3 +50,19 @@ def test_report_file_holds_every_entry(tmp_path, capsys):
     flags = [r for r in rows if r["kind"] == "flag"]
     assert len(flags) == 1 and flags[0]["file"].endswith("phone.jpg") and "EXIF orientation 6" in flags[0]["message"]
     assert not (tmp_path / ".report.csv.tmp").exists()
+
+
+def test_plain_folder_import_shows_exif_orientation(tmp_path, capsys):
+    d = tmp_path / "photos"
+    d.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (60, 40), (90, 90, 90)).save(d / "phone.jpg", exif=exif)
+    make_image(d / "plain.png")
+    report = tmp_path / "r.csv"
+    assert main(["import", str(tmp_path / "w.db"), str(d), "--format", "images", "--no-progress", "--no-prelabel",
+                 "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "added 2," in out and "flagged 1" in out and "phone.jpg: image has EXIF orientation 6" in out
+    with open(report, newline="", encoding="utf-8") as fh:
+        assert [(r["kind"], r["file"].rsplit("/", 1)[-1]) for r in csv.DictReader(fh)] == [("flag", "phone.jpg")]
