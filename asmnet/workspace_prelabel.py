@@ -33,8 +33,9 @@ Which points did a person place? (``user_placed_points``):
 (2) also keeps points across rounds: after a re-pre-label the new prediction already holds the person's
 points, so a later correction does not differ from it there, but the earlier version that placed them does.
 
-Face box of each image: the image's stored box, else the box of its latest prediction, else the
-predictor's detector.
+Both run the one pipeline, ``asmnet.prelabel.prelabel_faces``, and store each batch through
+``prediction_row``. Face box of each image in ``repredict_workspace``: the image's stored box, else the box of
+its latest prediction, else the pipeline's face detector (no face found: skipped, nothing is guessed).
 """
 from __future__ import annotations
 
