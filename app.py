@@ -4,7 +4,7 @@
                   [--author NAME] [--auth USER:PASSWORD] [--weights CHECKPOINT.pt]
 
 Without WORKSPACE.db the built-in default workspace opens (created on first start in
-``~/.local/share/asmnet-studio/default.db``, see ``annotator.samples``): public-domain faces that ship
+``~/.local/share/asmnet-studio/default.db``, see ``asmnet_studio.annotator.samples``): public-domain faces that ship
 inside installed packages, pre-labelled by the model. The server binds 127.0.0.1 unless ``--host`` says
 otherwise; any other address requires ``--auth USER:PASSWORD`` (or ``ASMNET_AUTH``) and the app refuses
 to start without it.
@@ -30,8 +30,8 @@ log = logging.getLogger("asmnet.app")
 
 def is_loopback(host: str) -> bool:
     """True for addresses only this machine can reach: 127.0.0.0/8 and ::1 literals, ``localhost``.
-    A DNS name such as ``127.attacker.example`` is not one (see ``annotator.security.is_loopback``)."""
-    from annotator.security import is_loopback as loopback
+    A DNS name such as ``127.attacker.example`` is not one (see ``asmnet_studio.annotator.security.is_loopback``)."""
+    from asmnet_studio.annotator.security import is_loopback as loopback
 
     return loopback(host)
 
@@ -47,7 +47,7 @@ def parse_auth(text: str | None) -> tuple[str, str] | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from annotator.samples import default_workspace_path
+    from asmnet_studio.annotator.samples import default_workspace_path
 
     p = argparse.ArgumentParser(prog="python app.py", description=(
         "ASMNet Studio: correct and evaluate 68-point facial landmarks in the browser. Without WORKSPACE the "
@@ -76,12 +76,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a non-loopback ``--host`` without ``--auth`` / ``ASMNET_AUTH``."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from datasets.formats.plain_images import NAME as IMAGES
+    from asmnet_studio.datasets.formats.plain_images import NAME as IMAGES
 
     if args.format and not args.import_dir:
         parser.error("--format NAME goes with --import DIR")
     if args.import_dir:
-        from datasets.formats import format_names
+        from asmnet_studio.datasets.formats import format_names
 
         args.format = args.format or IMAGES
         if args.format not in format_names() + [IMAGES]:
@@ -108,10 +108,10 @@ def _login_name() -> str:
 
 
 def safe_detector():
-    """Face boxes for the model: ``asmnet.prelabel.detected_faces`` (the bundled detector's faces as
+    """Face boxes for the model: ``asmnet.inference.prelabel.detected_faces`` (the bundled detector's faces as
     landmark boxes, largest first), or a detector that finds nothing when it cannot run here."""
     try:
-        from asmnet.prelabel import detected_faces
+        from asmnet.inference.prelabel import detected_faces
     except Exception as exc:  # pragma: no cover - depends on the OpenCV build
         log.warning("face detector unavailable (%s); type face boxes by hand", exc)
         return None
@@ -135,9 +135,9 @@ def safe_detector():
 def load_model(weights: str | None):
     """(predictor, checkpoint path) for ``--weights`` or the shipped default; the path is the predictor's
     ``checkpoint_path`` (absolute), the file the workspace's model registry records."""
-    from asmnet.predictor import Predictor
+    from asmnet.inference.predictor import Predictor
 
-    # the fast CPU path (asmnet.runtime, no torch): the float model's outputs
+    # the fast CPU path (asmnet.inference.runtime, no torch): the float model's outputs
     p = Predictor.from_checkpoint(weights, backend="auto") if weights else Predictor.default(backend="auto")
     return p, str(p.checkpoint_path)
 
@@ -147,20 +147,20 @@ def create_services(args: argparse.Namespace, *, predictor=None, shape_model=Non
     """Open (or create) the workspace, import / pre-label as asked, and bundle the services.
 
     ``predictor`` / ``shape_model`` default to the shipped model and the editor's shape model; ``checkpoint``
-    defaults to the predictor's ``checkpoint_path`` (``asmnet.predictor.LandmarkPredictor``).
+    defaults to the predictor's ``checkpoint_path`` (``asmnet.inference.predictor.LandmarkPredictor``).
     """
-    from annotator import samples, session
-    from datasets.schemas import get_schema
-    from datasets.store import Workspace
+    from asmnet_studio.annotator import samples, session
+    from asmnet_studio.datasets.schemas import get_schema
+    from asmnet_studio.datasets.store import Workspace
 
-    from datasets.formats.plain_images import NAME as IMAGES, find_images
+    from asmnet_studio.datasets.formats.plain_images import NAME as IMAGES, find_images
 
     ds = None
     if args.import_dir:  # read first: a missing folder or a bad dataset creates no workspace file
         if args.format == IMAGES:
             find_images(args.import_dir)
         else:
-            from datasets.formats import read_dataset
+            from asmnet_studio.datasets.formats import read_dataset
 
             ds = read_dataset(args.import_dir, args.format)
     if predictor is None:
@@ -168,7 +168,7 @@ def create_services(args: argparse.Namespace, *, predictor=None, shape_model=Non
     elif not checkpoint and predictor.checkpoint_path is not None:
         checkpoint = str(Path(predictor.checkpoint_path).resolve())
     if shape_model is None:  # the editor's shape model (asmnet/weights/editor_shape_model68.npz), calibrated
-        from asmnet.shape_prior import editor_shape_model
+        from asmnet.model.shape_prior import editor_shape_model
 
         shape_model = editor_shape_model(predictor.shape_model)
     path = Path(args.workspace) if args.workspace else samples.default_workspace_path()
@@ -212,8 +212,8 @@ def create_services(args: argparse.Namespace, *, predictor=None, shape_model=Non
 def _import_report(workspace: Path, folder: str, report, ds) -> None:
     """Print the start-up import's report (the first 10 of each list) and, when there is anything to report,
     write all of it (skipped entries, reader problems, reader flags) to ``<workspace stem>-import-report.csv``
-    beside the workspace (``asmnet.commands.import_.write_report``)."""
-    from asmnet.commands.import_ import print_report, reader_flags, write_report
+    beside the workspace (``asmnet.cli.import_.write_report``)."""
+    from asmnet.cli.import_ import print_report, reader_flags, write_report
 
     flags = reader_flags(ds, report)
     full = None
@@ -225,15 +225,15 @@ def _import_report(workspace: Path, folder: str, report, ds) -> None:
 
 
 def _bar(desc: str, enabled: bool, unit: str = "image"):
-    """(update(done, total), close): a bar on a terminal, plain lines in a log (``asmnet.progress``)."""
-    from asmnet.progress import reporter
+    """(update(done, total), close): a bar on a terminal, plain lines in a log (``asmnet.inference.progress``)."""
+    from asmnet.inference.progress import reporter
 
     return reporter(desc, unit=unit, enabled=enabled)
 
 
 def create_demo(args: argparse.Namespace, **kwargs):
     """(demo, services) for parsed ``args``; keyword arguments go to :func:`create_services`."""
-    from annotator.ui import build_app
+    from asmnet_studio.annotator.ui import build_app
 
     svc = create_services(args, **kwargs)
     return build_app(svc), svc
@@ -247,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     # a server, never a notebook: gradio imports IPython (~6 % of its import time here) only for notebook magics
     # and checks that each stand behind `except ImportError`
     sys.modules.setdefault("IPython", None)
-    from annotator.ui import launch_options
-    from datasets.errors import DataError
+    from asmnet_studio.annotator.ui import launch_options
+    from asmnet_studio.datasets.errors import DataError
 
     try:
         demo, svc = create_demo(args)
@@ -268,9 +268,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def server_options(args: argparse.Namespace) -> dict:
     """``demo.launch`` keywords for where and how to serve: the address, never a public share link (even
-    with ``GRADIO_SHARE`` set in the environment), the login (throttled: ``annotator.security.LoginThrottle``),
+    with ``GRADIO_SHARE`` set in the environment), the login (throttled: ``asmnet_studio.annotator.security.LoginThrottle``),
     and the security middleware (nosniff everywhere; without a login, only loopback ``Host`` headers)."""
-    from annotator.security import LoginThrottle, app_kwargs
+    from asmnet_studio.annotator.security import LoginThrottle, app_kwargs
 
     auth = None if args.auth is None else LoginThrottle(*args.auth)
     return {"server_name": args.host, "server_port": args.port, "share": False, "auth": auth,

@@ -1,6 +1,6 @@
 """The copy of an image that the browser is sent (issue 17, items 1 and 2).
 
-The project's truth is the **stored pixel grid**: ``datasets.images.load_image`` decodes it without applying
+The project's truth is the **stored pixel grid**: ``asmnet_studio.datasets.images.load_image`` decodes it without applying
 EXIF orientation, and the store, the model, training, inference, the points and export all use it. A browser,
 however, rotates a JPEG by its EXIF orientation when it draws it; sent the original file, it would show an
 Orientation=6 photo turned by 90° under points that belong to the unrotated picture. And a file is served
@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from datasets.errors import ImageError
-from datasets.formats._common import atomic_write_bytes
-from datasets.images import load_image
+from asmnet_studio.datasets.errors import ImageError
+from asmnet_studio.datasets.formats._common import atomic_write_bytes
+from asmnet_studio.datasets.images import load_image
 
 #: Images up to this many pixels are sent as PNG (lossless); larger ones as JPEG quality 95.
 PNG_MAX_PIXELS = 2_000_000
@@ -53,7 +53,7 @@ def display_copy(path: str | Path, folder: str | Path, pixels: np.ndarray | None
     """The display copy of the image file ``path`` in ``folder`` (written on first use).
 
     ``pixels`` may pass the already decoded ``load_image(path)`` to avoid decoding it again.
-    Raises ``datasets.errors.ImageError`` when the image cannot be decoded.
+    Raises ``asmnet_studio.datasets.errors.ImageError`` when the image cannot be decoded.
     """
     path, folder = Path(path), Path(folder)
     key = cache_key(path)

@@ -6,7 +6,7 @@ the annotation the edit is based on (for conflict detection) and the undo / redo
 (a few kB) and deep-copyable; every function returns a *new* state and never mutates its argument.
 
 Conventions: points float32 (K, 2) x, y in 0-based image pixels; visibility int8 (K,) with
-2 visible / 1 occluded / 0 outside (``datasets.sample``).
+2 visible / 1 occluded / 0 outside (``asmnet_studio.datasets.sample``).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from datasets.sample import OCCLUDED, OUTSIDE, VISIBLE
+from asmnet_studio.datasets.sample import OCCLUDED, OUTSIDE, VISIBLE
 
 #: how many edits can be undone
 MAX_UNDO = 200
@@ -30,7 +30,7 @@ VISIBILITY_CODES = {v: k for k, v in VISIBILITY_NAMES.items()}
 
 
 class Constrainer(Protocol):
-    """What the editor needs from ``asmnet.asm.ShapeModel``."""
+    """What the editor needs from ``asmnet.model.asm.ShapeModel``."""
 
     def constrain(self, points: np.ndarray, pinned: Sequence[int] = (), weights=None,
                   stiffness: float = 1.0, *, previous=None, method: str = "conditional") -> np.ndarray: ...

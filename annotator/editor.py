@@ -27,7 +27,7 @@ from typing import Sequence
 import gradio as gr
 import numpy as np
 
-from datasets.sample import OCCLUDED, OUTSIDE
+from asmnet_studio.datasets.sample import OCCLUDED, OUTSIDE
 
 _versions = itertools.count(1)
 

@@ -1,5 +1,5 @@
 """The Evaluate tab: the model's predictions against the workspace's saved corrections or imported
-ground truth, through ``evaluation.report.evaluate`` and ``evaluation.plots``.
+ground truth, through ``asmnet_studio.evaluation.report.evaluate`` and ``asmnet_studio.evaluation.plots``.
 
 Only the gathering of arrays from the store and the worst-face thumbnails are done here; every metric
 comes from the evaluation package.
@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import plotly.graph_objects as go
 
-from datasets.images import load_image
-from evaluation import plots
-from evaluation.report import Report, evaluate
+from asmnet_studio.datasets.images import load_image
+from asmnet_studio.evaluation import plots
+from asmnet_studio.evaluation.report import Report, evaluate
 
 #: label in the page -> annotation source used as the reference
 REFERENCES: dict[str, str] = {
@@ -64,7 +64,7 @@ def gather(store, source: str) -> Pairs:
 
 
 def report(pairs: Pairs, schema, normaliser: str = "interocular") -> Report:
-    """``evaluation.report.evaluate`` of the pairs (names are the image ids, as strings)."""
+    """``asmnet_studio.evaluation.report.evaluate`` of the pairs (names are the image ids, as strings)."""
     pose_differs = (pairs.pred_pose is not None and not np.allclose(pairs.pred_pose, pairs.ref_pose))
     return evaluate(pairs.pred, pairs.ref, schema=schema, normaliser=normaliser,
                     pred_pose=pairs.pred_pose if pose_differs else None,
@@ -247,13 +247,13 @@ def default_choices(store, schema) -> tuple[str, str]:
     format most of the compared faces were imported from (AFLW2000-3D: box; 300-W, WFLW: inter-ocular)."""
     from collections import Counter
 
-    from evaluation.report import default_normaliser
+    from asmnet_studio.evaluation.report import default_normaliser
 
     has = {src: store.latest_annotations(src) for src in ("correction", "ground_truth")}
     source = "correction" if has["correction"] or not has["ground_truth"] else "ground_truth"
     label = next(k for k, v in REFERENCES.items() if v == source)
-    from datasets.formats import format_names
-    from evaluation.metrics import normaliser as norm
+    from asmnet_studio.datasets.formats import format_names
+    from asmnet_studio.evaluation.metrics import normaliser as norm
 
     formats = Counter(r.dataset for r, _ in has[source] if r.dataset in format_names())
     if formats:

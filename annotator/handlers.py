@@ -1,8 +1,8 @@
 """One plain function per UI event (``on_*``), plus the texts the page shows.
 
-The functions take and return plain values (an :class:`annotator.editing.EditState`, numbers, strings,
+The functions take and return plain values (an :class:`asmnet_studio.annotator.editing.EditState`, numbers, strings,
 DataFrames), so they can be called in tests without a browser; ``ui.py`` only wires them, binding the
-:class:`annotator.session.Services` with :func:`bind`. The project's errors become ``gr.Error`` in exactly
+:class:`asmnet_studio.annotator.session.Services` with :func:`bind`. The project's errors become ``gr.Error`` in exactly
 one place, :func:`user_errors`, with messages that say what to do.
 """
 from __future__ import annotations
@@ -16,14 +16,14 @@ from typing import Callable
 import gradio as gr
 import numpy as np
 
-from annotator import editing, editor, queue as queue_view
-from annotator.messages import plain, toast_text
-from annotator.editing import EditState
-from annotator.session import (NO_FACE_NOTICE, Services, add_uploads, autosave, ensure_prediction,  # noqa: F401
+from asmnet_studio.annotator import editing, editor, queue as queue_view
+from asmnet_studio.annotator.messages import plain, toast_text
+from asmnet_studio.annotator.editing import EditState
+from asmnet_studio.annotator.session import (NO_FACE_NOTICE, Services, add_uploads, autosave, ensure_prediction,  # noqa: F401
                                export_zip, face_step, load_state, prelabel_new_faces, save)
-from datasets.errors import ConflictError, DataError
-from datasets.images import load_image
-from evaluation import plots
+from asmnet_studio.datasets.errors import ConflictError, DataError
+from asmnet_studio.datasets.images import load_image
+from asmnet_studio.evaluation import plots
 
 STATUS_LABELS = queue_view.STATUS_LABELS
 
@@ -463,7 +463,7 @@ def on_upload(svc: Services, files, progress=gr.Progress()):
 def on_evaluate(svc: Services, reference: str, normaliser: str):
     """Evaluate the model against the chosen reference.
     Outputs: summary, CED, failure rate, per-landmark NME, pose, gallery, worst ids."""
-    from annotator import evaluation_view as ev
+    from asmnet_studio.annotator import evaluation_view as ev
 
     source = ev.REFERENCES[queue_view.check_choice(reference, ev.REFERENCES, "reference")]
     pairs = ev.gather(svc.store, source)
@@ -485,7 +485,7 @@ def on_evaluate(svc: Services, reference: str, normaliser: str):
 def on_compare(svc: Services, model_a, model_b, reference: str, normaliser: str):
     """Compare two model versions on the same faces (those with a prediction from both and the chosen
     reference), and the correction effort over time. Outputs: message, CED, per-landmark NME, effort."""
-    from annotator import evaluation_view as ev
+    from asmnet_studio.annotator import evaluation_view as ev
 
     models = {m.id: m for m in svc.store.models()}
     effort = ev.effort_figure(svc.store)
@@ -528,7 +528,7 @@ def on_compare(svc: Services, model_a, model_b, reference: str, normaliser: str)
 def on_compare_models(svc: Services, model_a=None, model_b=None):
     """Refresh the two model dropdowns' choices, keeping the chosen versions that still exist (default: the
     two newest). Outputs: model A, model B."""
-    from annotator import evaluation_view as ev
+    from asmnet_studio.annotator import evaluation_view as ev
 
     choices = ev.model_choices(svc.store)
     known = {c[1] for c in choices}

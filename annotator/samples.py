@@ -7,7 +7,7 @@ packages installed them (the store never copies images). All are public-domain p
 * ``matplotlib/mpl-data/sample_data/grace_hopper.jpg`` - Rear Admiral Grace Hopper (US Navy).
 * ``skimage/data/camera.png`` - "cameraman", a small face in profile in a classic test image.
 
-Their faces are found by the face detector, as a user's photos are (``asmnet.detect``; the box typed by
+Their faces are found by the face detector, as a user's photos are (``asmnet.inference.detect``; the box typed by
 hand for camera.png before was on the hair, and so were the points); ``REFERENCE_BOXES`` are the landmark
 boxes a person checked on each picture, which the tests hold the sample workspace's pre-labels to.
 
@@ -67,7 +67,7 @@ def default_workspace_path() -> Path:
 
 
 def add_bundled_faces(store) -> list[int]:
-    """Add the bundled faces to ``store`` (a ``datasets.store.Workspace``); returns ids. Faces without a
+    """Add the bundled faces to ``store`` (a ``asmnet_studio.datasets.store.Workspace``); returns ids. Faces without a
     box here are found by the detector when they are pre-labelled.
 
     Re-adding is harmless: the store deduplicates by content.

@@ -16,13 +16,13 @@ from typing import Any, Callable
 import gradio as gr
 import numpy as np
 
-from annotator import editing
-from annotator.editing import EditState
-from annotator.queue import STATUS_LABELS
-from datasets.errors import DataError
-from datasets.images import load_image
-from datasets.schemas import LandmarkSchema, get_schema
-from datasets.store import PredictionRow, Workspace
+from asmnet_studio.annotator import editing
+from asmnet_studio.annotator.editing import EditState
+from asmnet_studio.annotator.queue import STATUS_LABELS
+from asmnet_studio.datasets.errors import DataError
+from asmnet_studio.datasets.images import load_image
+from asmnet_studio.datasets.schemas import LandmarkSchema, get_schema
+from asmnet_studio.datasets.store import PredictionRow, Workspace
 
 
 # ------------------------------------------------------------------------------------------ services
@@ -32,15 +32,15 @@ class Services:
 
     Attributes:
         store: the workspace.
-        predictor: ``asmnet.predictor.Predictor``-like: ``predict(image, box) -> Prediction``, ``name``,
+        predictor: ``asmnet.inference.predictor.Predictor``-like: ``predict(image, box) -> Prediction``, ``name``,
             ``sha256``, ``card``.
-        shape_model: ``asmnet.asm.ShapeModel`` (``constrain``, ``mahalanobis``).
+        shape_model: ``asmnet.model.asm.ShapeModel`` (``constrain``, ``mahalanobis``).
         author: the name saved with every annotation.
         detect: image (H, W, 3) uint8 -> (F, 4) face boxes, largest first; None = no detector.
         upload_dir: where uploaded images are copied (the store references files, it does not copy them).
         schema: the landmark schema of the predictor.
         checkpoint: path of the predictor's checkpoint (for the model registry).
-        display_dir: where the copies the browser is sent are cached (``annotator.display``; default:
+        display_dir: where the copies the browser is sent are cached (``asmnet_studio.annotator.display``; default:
             ``<workspace stem>-display`` beside the workspace file, a temporary folder for an in-memory one).
     """
 
@@ -76,11 +76,11 @@ class Services:
         return int(getattr(m, "num_components", 2 * m.mean.shape[0] - 4))
 
     def url(self, path: Path, pixels: np.ndarray | None = None) -> str:
-        """The page's URL for an image file: that of its display copy (``annotator.display``: the stored
+        """The page's URL for an image file: that of its display copy (``asmnet_studio.annotator.display``: the stored
         pixel grid re-encoded as PNG/JPEG without EXIF orientation or any metadata, so the browser draws
         exactly the pixels the points refer to, and never gets a file that is not an image). Only that one
         copy is registered as static. ``pixels``: the decoded image when the caller has it already."""
-        from annotator.display import display_copy
+        from asmnet_studio.annotator.display import display_copy
 
         copy = display_copy(path, self._display_folder(), pixels).resolve()
         with self._lock:
@@ -98,7 +98,7 @@ class Services:
                 else:
                     import atexit
 
-                    from annotator.display import remove_folder
+                    from asmnet_studio.annotator.display import remove_folder
 
                     self.display_dir = Path(tempfile.mkdtemp(prefix="asmnet-display-"))
                     atexit.register(remove_folder, self.display_dir)
@@ -125,11 +125,11 @@ def ensure_prediction(svc: Services, image_id: int, *, box=None, force: bool = F
 
     ``box`` given: a person's face box; it is stored as the face's box (source "hand") and the model runs
     in it. Otherwise the face's stored box is used, else the detector looks for the picture's faces
-    (``asmnet.workspace_prelabel.prelabel_new_faces``, which adds the further faces it finds). Returns None
+    (``asmnet.inference.workspace_prelabel.prelabel_new_faces``, which adds the further faces it finds). Returns None
     when there is no box and no face was found (the face is then marked "not_found": ask for a box).
     ``pixels``: the picture already decoded (``load_image``), so it is not decoded again.
     """
-    from asmnet import workspace_prelabel
+    from asmnet.inference import workspace_prelabel
 
     latest = svc.store.latest_prediction(image_id)
     if latest is not None and not force:
@@ -152,13 +152,13 @@ def ensure_prediction(svc: Services, image_id: int, *, box=None, force: bool = F
 
 def prelabel_new_faces(svc: Services, progress: Callable[[int, int], None] | None = None, *,
                        batch_size: int = 16) -> int:
-    """Run the model on every face that has no prediction yet (``asmnet.workspace_prelabel.prelabel_new_faces``,
+    """Run the model on every face that has no prediction yet (``asmnet.inference.workspace_prelabel.prelabel_new_faces``,
     the one pre-label pipeline with the store as its sink), in batches, each batch stored in one transaction;
     returns how many faces got a prediction. A picture whose face has no box goes through the detector first
     (every face found is added; none found: the face is marked "not_found" and waits for a box).
     ``progress(done, total)`` once before the first batch (done = 0, so a progress bar's clock starts with
     the work) and after each batch."""
-    from asmnet import workspace_prelabel
+    from asmnet.inference import workspace_prelabel
 
     report = workspace_prelabel.prelabel_new_faces(svc.store, svc.predictor, svc.model_id, batch_size=batch_size,
                                                    detect=_detector(svc), progress=progress)
@@ -203,7 +203,7 @@ def load_state(svc: Services, image_id: int) -> EditState:
         pose = pred.pose
     box = pred.box if pred is not None and pred.box is not None else rec.box
     if not _contains(box, state.points):  # never zoom on a box the points shown are not in
-        from asmnet.crop import landmark_box
+        from asmnet.inference.crop import landmark_box
 
         box = landmark_box(state.points)
     conf = None if pred is None or pred.confidence is None else tuple(float(v) for v in pred.confidence)
@@ -271,7 +271,7 @@ def add_uploads(svc: Services, files: list[str], progress: Callable[[int, int], 
         if progress is not None:
             progress(n, len(files))
     if refused:
-        from annotator.messages import toast_text
+        from asmnet_studio.annotator.messages import toast_text
 
         if not ids:
             raise ValueError("no image added: " + "; ".join(refused))
@@ -282,7 +282,7 @@ def add_uploads(svc: Services, files: list[str], progress: Callable[[int, int], 
 def _add_upload(svc: Services, src: Path) -> int:
     """Add one uploaded file (issue 17): only image file names; decoded (and so checked: corrupt, too large)
     before anything is copied; a copy the store refuses is removed again. Returns its first face's id."""
-    from datasets.images import IMAGE_SUFFIXES
+    from asmnet_studio.datasets.images import IMAGE_SUFFIXES
 
     if src.suffix.lower() not in IMAGE_SUFFIXES:
         raise ValueError(f"not an image file name (accepted: {' '.join(IMAGE_SUFFIXES)})")
@@ -335,7 +335,7 @@ def export_zip(svc: Services, format: str, statuses: list[str] | None) -> tuple[
         _EXPORTS.remove(old)
     gone = [r.name for r in svc.store.missing_files(statuses=statuses)]
     if gone:  # left out of the export (``Workspace.export_dataset``), said here
-        from annotator.messages import toast_text
+        from asmnet_studio.annotator.messages import toast_text
 
         gr.Warning(toast_text(f"{len(gone)} image(s) not exported, their file is missing (remove them in the Queue "
                               f"tab): {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''}"))

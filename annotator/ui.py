@@ -1,6 +1,6 @@
 """``build_app(services) -> gr.Blocks``: the page's layout and its wiring, nothing else.
 
-Every event calls one function of :mod:`annotator.handlers` (bound to the services with
+Every event calls one function of :mod:`asmnet_studio.annotator.handlers` (bound to the services with
 ``handlers.bind``). A drag updates only the editor (whose status line carries the plausibility
 readout) and the state, outside the queue; other panels follow in chained ``.then()`` steps and charts
 only when the Evaluate tab is opened or refreshed.
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import gradio as gr
 
-from annotator import editing, editor, evaluation_view, handlers as h, queue as queue_view
-from annotator.editing import EditState
-from datasets.formats import format_names
-from evaluation.metrics import NORMALISERS
+from asmnet_studio.annotator import editing, editor, evaluation_view, handlers as h, queue as queue_view
+from asmnet_studio.annotator.editing import EditState
+from asmnet_studio.datasets.formats import format_names
+from asmnet_studio.evaluation.metrics import NORMALISERS
 
 #: page-level CSS (pass to ``launch(css=...)``; the editor's own CSS travels with its component)
 CSS = """
@@ -31,7 +31,7 @@ def launch_options() -> dict:
     """Keyword arguments for ``demo.launch`` that the page needs: CSS, no SSR, the upload limit, and no
     run history (Gradio would otherwise copy every event's data into the browser's localStorage: a growing
     cost on every drag, and the workspace's data left in the browser)."""
-    from annotator.security import app_kwargs  # nosniff + loopback-only Host (app.py adapts it to --host/--auth)
+    from asmnet_studio.annotator.security import app_kwargs  # nosniff + loopback-only Host (app.py adapts it to --host/--auth)
 
     return {"css": CSS, "ssr_mode": False, "max_file_size": "25mb", "footer_links": [], "run_history": False,
             "share": False, "app_kwargs": app_kwargs()}

@@ -30,8 +30,8 @@ def _setting(name: str) -> tuple[str, int]:
 
 def evaluate_run(run: Path, ds) -> dict:
     """Metrics of ``run``'s best.pt on the test ``Dataset`` ``ds`` (read once by ``main``)."""
-    from asmnet.predictor import Predictor
-    from asmnet.release import metrics, predict_split
+    from asmnet.inference.predictor import Predictor
+    from asmnet.training.release import metrics, predict_split
 
     pr = Predictor.from_checkpoint(run / "best.pt", backend="torch")
     p, q, _, _ = predict_split(pr, ds)
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if not runs:
         print(f"{args.runs}: no finished run (scripts/ablation.sh writes them)", file=sys.stderr)
         return 1
-    from datasets.formats import read_dataset
+    from asmnet_studio.datasets.formats import read_dataset
 
     ds = read_dataset(args.data, "aflw2000", split="test")
     results = {}

@@ -35,19 +35,19 @@ COLUMNS = [("pinned", "pinned points"), ("method", "method"), ("median_us", "med
 
 
 def _shape_model() -> tuple[Any, str]:
-    from asmnet.asm import ShapeModel
+    from asmnet.model.asm import ShapeModel
 
     ckpt, how = common.checkpoint_path()
     if ckpt is not None:
-        from asmnet.checkpoint import load_checkpoint, load_shape_model
+        from asmnet.model.checkpoint import load_checkpoint, load_shape_model
 
         sm = load_shape_model(load_checkpoint(ckpt))
         if sm is not None:
             return sm, f"the checkpoint's shape model ({how})"
     root = common.aflw_dir()
     if root is not None:
-        from datasets.formats import read_dataset
-        from datasets.schemas import IBUG68
+        from asmnet_studio.datasets.formats import read_dataset
+        from asmnet_studio.datasets.schemas import IBUG68
 
         ds = read_dataset(root, "aflw2000", split="train")
         shapes = np.stack([s.points for s in ds.samples])
@@ -67,7 +67,7 @@ def _inputs(sm, n: int, pinned_count: int, rng: np.random.Generator) -> list[tup
     if loaded is not None:
         shapes = [s.points.astype(np.float64) for s in loaded[1]]
     else:
-        from asmnet.asm import Similarity
+        from asmnet.model.asm import Similarity
 
         sd = np.sqrt(sm.eigenvalues)
         shapes = [sm.reconstruct(rng.normal(size=sm.num_components) * sd, Similarity(300.0, 0.1, np.array([200.0, 200.0])))

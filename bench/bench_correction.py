@@ -2,7 +2,7 @@
 
 For each face of a split: start from the shipped model's pre-label (crop from the ground-truth landmark box),
 then, one drag at a time, drag the currently worst point to its ground-truth position through exactly the
-editor's code (``annotator.editing.move_point``, with the editor's shape model, its stiffness and the
+editor's code (``asmnet_studio.annotator.editing.move_point``, with the editor's shape model, its stiffness and the
 network's per-point confidence as the page has them; every point placed by hand stays pinned), until the
 NME is at most 2.5 % (cap 68 drags). Strategies side by side:
 
@@ -61,7 +61,7 @@ class Strategy:
 
 
 def default_strategies() -> list[Strategy]:
-    from annotator import editing
+    from asmnet_studio.annotator import editing
 
     return [Strategy("free", 0.0), Strategy("legacy", 1.0, "legacy"),
             Strategy("constrained", editing.DEFAULT_STIFFNESS)]
@@ -71,14 +71,14 @@ def default_strategies() -> list[Strategy]:
 def load_faces(data: Path, fmt: str, split: str | None, subset: str | None, card: dict, limit: int | None):
     """(dataset, samples) of the split, restricted to the checkpoint's validation faces with
     ``subset="validation"``; ValueError naming what is missing."""
-    from datasets.formats import read_dataset
+    from asmnet_studio.datasets.formats import read_dataset
 
     ds = read_dataset(data, fmt, split=split)
     samples = list(ds.samples)
     if not samples:
         raise ValueError(f"{data}: no faces in split {split!r} (format {fmt})")
     if subset == "validation":
-        from asmnet.editor_model import validation_indices
+        from asmnet.model.editor_model import validation_indices
 
         samples = [samples[i] for i in validation_indices(samples, card)]
     elif subset not in (None, "all"):
@@ -92,12 +92,12 @@ def prelabels(root: Path, samples: list, predictor, *, cache_dir: Path | None = 
               batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """(points (N, K, 2), confidence (N, K)) of the predictor from ground-truth landmark boxes, cached in
     ``cache_dir`` per checkpoint sha256 and list of images."""
-    from asmnet.crop import landmark_boxes
-    from datasets.images import load_image
+    from asmnet.inference.crop import landmark_boxes
+    from asmnet_studio.datasets.images import load_image
 
     import asmnet
 
-    code = "".join(hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(Path(asmnet.__file__).parent.glob("*.py"))
+    code = "".join(hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(Path(asmnet.__file__).parent.rglob("*.py"))
                    if f.stem in ("predictor", "crop", "warp", "fast"))  # the pre-label code, not only the weights
     key = hashlib.sha256((str(getattr(predictor, "sha256", "?")) + "|" + code + "|" + str(Path(root).resolve()) + "|"
                           + "|".join(s.image for s in samples)).encode()).hexdigest()[:24]
@@ -134,7 +134,7 @@ def simulate(gt: np.ndarray, pred: np.ndarray, confidence: np.ndarray | None, no
         never reached), ``worst_spoil`` (largest move, percent of ``norm``, of a point that was within
         ``CORRECT_POINT`` % of the truth before a drag and ended further from it).
     """
-    from annotator import editing
+    from asmnet_studio.annotator import editing
 
     state = editing.start(0, pred, predicted=pred)
     state = dataclasses.replace(state, confidence=None if confidence is None else tuple(map(float, confidence)))
@@ -160,7 +160,7 @@ def simulate(gt: np.ndarray, pred: np.ndarray, confidence: np.ndarray | None, no
 
 def summarise(runs: list[dict], buckets: np.ndarray, cap: int = CAP) -> dict[str, Any]:
     """Per-strategy figures from ``simulate`` runs of every face, overall and per |yaw| bucket."""
-    from evaluation.pose import YAW_BUCKETS
+    from asmnet_studio.evaluation.pose import YAW_BUCKETS
 
     def figures(rs: list[dict]) -> dict[str, Any]:
         if not rs:
@@ -209,8 +209,8 @@ def figure(results: dict[str, dict], title: str):
 def evaluate(samples, pred, conf, shape_model, strategies: list[Strategy], normaliser: str = "box",
              schema: str = "ibug68") -> dict[str, dict]:
     """{strategy name: summary} over the faces (``simulate`` + ``summarise``)."""
-    from evaluation.metrics import normaliser as norm_fn
-    from evaluation.pose import yaw_bucket
+    from asmnet_studio.evaluation.metrics import normaliser as norm_fn
+    from asmnet_studio.evaluation.pose import yaw_bucket
 
     gt = np.stack([s.points for s in samples]).astype(np.float64)
     norms = norm_fn(gt, schema, normaliser)
@@ -229,7 +229,7 @@ def evaluate(samples, pred, conf, shape_model, strategies: list[Strategy], norma
 def plausibility_shares(samples, pred, shape_model, normaliser: str = "box", schema: str = "ibug68") -> dict:
     """Share of the ground-truth shapes and of the pre-labels with NME > 10 % that the editor's readout flags
     (level other than "plausible", ``ShapeModel.plausibility``)."""
-    from evaluation.metrics import nme
+    from asmnet_studio.evaluation.metrics import nme
 
     gt = np.stack([s.points for s in samples]).astype(np.float64)
     e = nme(pred, gt, schema, normaliser)
@@ -244,8 +244,8 @@ def run(quick: bool = False, *, data: str | Path | None = None, format: str = "a
         subset: str | None = None, limit: int | None = None, normaliser: str = "box", out_dir: Path | None = None,
         strategies: list[Strategy] | None = None) -> dict[str, Any]:
     """The benchmark (see the module docstring); ``quick`` uses 6 faces."""
-    from asmnet.predictor import Predictor
-    from asmnet.shape_prior import editor_shape_model
+    from asmnet.inference.predictor import Predictor
+    from asmnet.model.shape_prior import editor_shape_model
 
     root = Path(data) if data else common.aflw_dir()
     if root is None or not Path(root).is_dir():

@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import app
-    from annotator import samples
-    from annotator.ui import launch_options
-    from datasets.store import Workspace
+    from asmnet_studio.annotator import samples
+    from asmnet_studio.annotator.ui import launch_options
+    from asmnet_studio.datasets.store import Workspace
     from playwright.sync_api import sync_playwright
     from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, e2e_predictor, free_port
 
@@ -64,13 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     with Workspace(db) as ws:
         samples.add_bundled_faces(ws)
     if args.weights:
-        from asmnet.predictor import Predictor
+        from asmnet.inference.predictor import Predictor
 
         predictor = Predictor.from_checkpoint(args.weights)
     else:
         predictor = e2e_predictor()
     demo, svc = app.create_demo(app.parse_args([str(db), "--author", "bench"]), predictor=predictor, progress=False)
-    from annotator import handlers
+    from asmnet_studio.annotator import handlers
 
     server_ms: list[float] = []
     inner = handlers._on_drag

@@ -3,9 +3,9 @@
 Faces: AFLW2000-3D test ground truth tiled to 100,000 faces (synthetic shapes without the data),
 predictions = ground truth + Gaussian noise (3 px). Measured:
 
-* ``evaluation.metrics``: NME with each of the four normalisers (interocular, interpupil, box,
+* ``asmnet_studio.evaluation.metrics``: NME with each of the four normalisers (interocular, interpupil, box,
   diagonal) + CED (1001 thresholds) + failure rate + AUC at 10 %, vectorised numpy over (N, 68, 2).
-* ``evaluation.report.evaluate``: the whole report (per-image table, |yaw| buckets, per-landmark NME,
+* ``asmnet_studio.evaluation.report.evaluate``: the whole report (per-image table, |yaw| buckets, per-landmark NME,
   mean shape), box normaliser, with ground-truth pose.
 * naive: the same numbers from plain Python loops over faces and points (``math.hypot``), CED by counting
   per threshold, on 1,000 faces, scaled linearly to 100,000 (every part is linear in N). The results are
@@ -44,7 +44,7 @@ def _faces(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np
 
 
 def vectorised(pred: np.ndarray, gt: np.ndarray) -> dict[str, Any]:
-    from evaluation import metrics
+    from asmnet_studio.evaluation import metrics
 
     out = {}
     for name in metrics.NORMALISERS:
@@ -58,7 +58,7 @@ def vectorised(pred: np.ndarray, gt: np.ndarray) -> dict[str, Any]:
 
 def naive(pred: np.ndarray, gt: np.ndarray) -> dict[str, Any]:
     """The same figures with per-face, per-point Python loops (no numpy in the inner loops)."""
-    from datasets.schemas import IBUG68
+    from asmnet_studio.datasets.schemas import IBUG68
 
     io_i, io_j = IBUG68.interocular
     right, left = IBUG68.pupils
@@ -115,7 +115,7 @@ def run(quick: bool = False) -> dict[str, Any]:
 
     vectorised(pred[:100], gt[:100])  # warm up imports
     t_vec = best_of(lambda: vectorised(pred, gt), repeats)
-    from evaluation.report import evaluate
+    from asmnet_studio.evaluation.report import evaluate
 
     t_rep = best_of(lambda: evaluate(pred, gt, schema="ibug68", normaliser="box", gt_pose=pose), repeats)
     t_naive = best_of(lambda: naive(pred[:n_naive], gt[:n_naive]), 1)
@@ -124,9 +124,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     max_diff = max(float(np.max(np.abs(np.asarray(a[k], np.float64) - np.asarray(b[k], np.float64)))) for k in a)
     scale = 100_000 / n_big
     rows = [
-        {"method": "evaluation.metrics (vectorised numpy)", "faces": n_big, "ms": t_vec, "ms_100k": t_vec * scale,
+        {"method": "asmnet_studio.evaluation.metrics (vectorised numpy)", "faces": n_big, "ms": t_vec, "ms_100k": t_vec * scale,
          "ratio": 1.0},
-        {"method": "evaluation.report.evaluate (whole report, box NME)", "faces": n_big, "ms": t_rep,
+        {"method": "asmnet_studio.evaluation.report.evaluate (whole report, box NME)", "faces": n_big, "ms": t_rep,
          "ms_100k": t_rep * scale, "ratio": t_rep / t_vec},
         {"method": "naive per-face Python loop (scaled)", "faces": n_naive, "ms": t_naive,
          "ms_100k": t_naive * 100_000 / n_naive, "ratio": (t_naive * 100_000 / n_naive) / (t_vec * scale)},

@@ -4,16 +4,16 @@ Models, all on the same AFLW2000-3D test faces and boxes, torch / onnxruntime th
 
 * ASMNet, the trained checkpoint (shipped one, else ``runs/asmnet68-cpu/best.pt``) through
   ``Predictor.predict_batch`` (crop, network on the face and its mirror image, confidence, uncertainty),
-  with each inference backend of ``asmnet.fast`` (``torch`` = the float model as trained).
+  with each inference backend of ``asmnet.inference.fast`` (``torch`` = the float model as trained).
 * The MobileNetV2 baseline (same heads and crop), **untrained** weights: its speed is real, its accuracy
   column reads "not trained".
 * dlib's 68-point ERT predictor (``dlib.shape_predictor``, single-threaded, no batch API: "batch 32" is
   32 calls), on (a) the ground-truth landmark box itself as the ``dlib.rectangle`` and (b) that box mapped
   to the frame of dlib's own detector boxes (which its model was trained on; the inverse of
-  ``asmnet.detect.face_box_from_detection``).
+  ``asmnet.inference.detect.face_box_from_detection``).
 
 Face box = the tight ground-truth landmark box (what ``asmnet predict --boxes gt`` uses). NME = box-
-normalised, percent, via ``evaluation.report.evaluate``; "balanced" = mean of the |yaw| bucket means.
+normalised, percent, via ``asmnet_studio.evaluation.report.evaluate``; "balanced" = mean of the |yaw| bucket means.
 Ratios: ms/face divided by dlib's (a) ms/face measured in the same run (< 1 = faster than dlib).
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ ASMNET_BACKENDS_FULL = ("torch", "fused", "jit", "int8", "onnx", "onnx-int8")
 
 
 def _evaluate(preds: np.ndarray, pred_pose: np.ndarray | None, samples) -> dict[str, Any]:
-    from evaluation.report import evaluate
+    from asmnet_studio.evaluation.report import evaluate
 
     gt = np.stack([s.points for s in samples])
     gt_pose = np.stack([s.pose for s in samples]) if all(s.pose is not None for s in samples) else None
@@ -106,7 +106,7 @@ def _dlib_rows(images, boxes, samples, b1_faces: int, quick: bool) -> tuple[list
     if path is None:
         return [], ["face_recognition_models (dlib's shape_predictor_68_face_landmarks.dat) not installed: no dlib row"]
     sp = dlib.shape_predictor(str(path))
-    from asmnet.detect import DETECTION_TO_FACE
+    from asmnet.inference.detect import DETECTION_TO_FACE
 
     k = DETECTION_TO_FACE["dlib-hog"]
 
@@ -180,7 +180,7 @@ def _session_options(graph: bytes, size: int, repeats: int) -> list[dict[str, An
     batch 1 (2 crops) and batch 32 (64 crops) for each setting."""
     import onnxruntime as ort
 
-    from asmnet.runtime import session_options
+    from asmnet.inference.runtime import session_options
 
     levels = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL, "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
               "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC}
@@ -216,13 +216,13 @@ def run(quick: bool = False) -> dict[str, Any]:
     if loaded is None:
         return {"rows": [], "columns": COLUMNS, "notes": [], "skipped": common.missing_data_reason()}
     ds, samples = loaded
-    from asmnet.crop import landmark_box
-    from asmnet.fast import accelerate, onnxruntime_available, resolve_default
-    from asmnet.network import create_model
-    from asmnet.predictor import Predictor
-    from asmnet.runtime import find_runtime
-    from datasets.images import load_image
-    from evaluation.metrics import nme, spearman
+    from asmnet.inference.crop import landmark_box
+    from asmnet.inference.fast import accelerate, onnxruntime_available, resolve_default
+    from asmnet.model.network import create_model
+    from asmnet.inference.predictor import Predictor
+    from asmnet.inference.runtime import find_runtime
+    from asmnet_studio.datasets.images import load_image
+    from asmnet_studio.evaluation.metrics import nme, spearman
 
     images = [load_image(ds.root / s.image) for s in samples]
     boxes = [landmark_box(s.points) for s in samples]
@@ -315,7 +315,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             r["b32_x_dlib"] = r["b32_ms"] / ref["b32_ms"]
 
     # which fast backend would be kept: faster than torch at batch 1 and 32, NME within the tolerance
-    from asmnet.fast import NME_TOLERANCE
+    from asmnet.inference.fast import NME_TOLERANCE
 
     asm_rows = [r for r in rows if r["model"].startswith("ASMNet")]
     ref_row = next((r for r in asm_rows if r["backend_name"] == "torch"), None)

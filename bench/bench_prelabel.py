@@ -1,7 +1,7 @@
 """Batch pre-labelling throughput, end to end: decode, face box, crop + network, store.
 
 On AFLW2000-3D test images (200; ``--quick``: 6) added to a temporary file workspace (untimed), each
-variant runs ``asmnet.prelabel.prelabel_images`` over the image files and stores every batch with
+variant runs ``asmnet.inference.prelabel.prelabel_images`` over the image files and stores every batch with
 ``Workspace.save_predictions`` (one transaction per batch of 32) as it comes:
 
 * ``sequential``: ``workers=0``, decode / detect / infer / store one after the other in one thread
@@ -12,7 +12,7 @@ Face boxes: ``detector (NAME)`` = none given, the pipeline runs that detector on
 pre-labelled end to end: decode, detect every face, landmarks with box refinement, store), for the default
 MTCNN and, as the peer of the same run, the Haar cascades that were the default before (fast backend,
 pipeline only); ``stored box`` = the box stored with the image in the workspace (here the ground-truth
-landmark box, as after an import), so no detection. Backends: ``torch`` (float model) and ``asmnet.fast``'s
+landmark box, as after an import), so no detection. Backends: ``torch`` (float model) and ``asmnet.inference.fast``'s
 default. Ratio = images/s divided by the sequential float-model run of the same box mode (the Haar row:
 divided by the MTCNN pipeline row of the same backend, i.e. < 1 means slower than MTCNN).
 """
@@ -40,14 +40,14 @@ def run(quick: bool = False) -> dict[str, Any]:
     if loaded is None:
         return {"rows": [], "columns": COLUMNS, "notes": [], "skipped": common.missing_data_reason()}
     ds, samples = loaded
-    from asmnet.crop import landmark_box
-    from asmnet.detect import detector_name
-    from asmnet.fast import resolve_default
-    from asmnet.network import create_model
-    from asmnet.predictor import Predictor
-    from asmnet.prelabel import prelabel_images
-    from asmnet.workspace_prelabel import prediction_row
-    from datasets.store import Workspace
+    from asmnet.inference.crop import landmark_box
+    from asmnet.inference.detect import detector_name
+    from asmnet.inference.fast import resolve_default
+    from asmnet.model.network import create_model
+    from asmnet.inference.predictor import Predictor
+    from asmnet.inference.prelabel import prelabel_images
+    from asmnet.inference.workspace_prelabel import prediction_row
+    from asmnet_studio.datasets.store import Workspace
 
     ckpt, how = common.checkpoint_path()
     if ckpt is not None:
@@ -73,7 +73,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         model_id = ws.register_model(base.name, str(ckpt or "-"), base.sha256, {})
         predictors = {"torch": base}
         if fast_name != "torch":
-            from asmnet.fast import accelerate
+            from asmnet.inference.fast import accelerate
 
             p = Predictor(base.model, base.config, base.shape_model, name=base.name, sha256=base.sha256,
                           card=base.card)
@@ -87,7 +87,7 @@ def run(quick: bool = False) -> dict[str, Any]:
 
         import os
 
-        from asmnet.detect import available_detectors
+        from asmnet.inference.detect import available_detectors
 
         runs = [("detector (mtcnn)", be, mode, w) for be in predictors for mode, w in (("sequential", 0), ("pipeline", 2))]
         if "opencv-haar" in available_detectors():
@@ -128,7 +128,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     notes.append("Ratio: images/s over the sequential float-model run of the same box mode; for the Haar row, over "
                  "the MTCNN pipeline run of the same backend (the peer: the pipeline as it was before MTCNN). "
                  "Faces found: images where the detector found a face (a detected face is refined by the model, "
-                 "asmnet.refine; an image without one gets no prediction).")
+                 "asmnet.inference.refine; an image without one gets no prediction).")
     notes.append("Every run stores its predictions (one save_predictions transaction per batch); "
                  f"{n_stored} prediction rows per image at the end (one per run)." if n_stored else
                  "Every run stores its predictions (one save_predictions transaction per batch).")

@@ -50,7 +50,7 @@ LOAD_CODE = """
 import time, sys
 t0 = time.perf_counter()
 import numpy as np
-from asmnet.predictor import Predictor
+from asmnet.inference.predictor import Predictor
 p = Predictor.default(backend={backend!r})
 t1 = time.perf_counter()
 p.predict(np.zeros((160, 160, 3), np.uint8), (30, 30, 130, 130))
@@ -123,8 +123,8 @@ def _cli(split_limit: int | None, out_dir: Path, repeats: int) -> list[float]:
 
 def _dlib_and_decode(n: int) -> tuple[float | None, float]:
     """(dlib ms/face on the GT landmark box, decode ms/face) on the first ``n`` test faces."""
-    from asmnet.crop import landmark_box
-    from datasets.images import load_image
+    from asmnet.inference.crop import landmark_box
+    from asmnet_studio.datasets.images import load_image
 
     ds, samples = common.load_aflw_test(n)
     t = []
@@ -155,7 +155,7 @@ def _dlib_and_decode(n: int) -> tuple[float | None, float]:
 def _workspace(db: Path, faces: int) -> None:
     """A workspace of the first ``faces`` AFLW2000-3D test pictures, pre-labelled by the default predictor."""
     import app
-    from datasets.store import Workspace
+    from asmnet_studio.datasets.store import Workspace
 
     ds, samples = common.load_aflw_test(faces)
     ds.samples = list(samples)
@@ -227,7 +227,7 @@ def _stat_row(what: str, variant: str, values: list[float], unit: str, **kw) -> 
 def run(quick: bool = False, clicks: int = 30) -> dict[str, Any]:
     if common.aflw_dir() is None:
         return {"rows": [], "columns": COLUMNS, "notes": [], "skipped": common.missing_data_reason()}
-    from asmnet.predictor import DEFAULT_CHECKPOINT
+    from asmnet.inference.predictor import DEFAULT_CHECKPOINT
 
     if not DEFAULT_CHECKPOINT.is_file():
         return {"rows": [], "columns": COLUMNS, "notes": [], "skipped": f"{DEFAULT_CHECKPOINT} is missing"}

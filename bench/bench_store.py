@@ -30,7 +30,7 @@ COLUMNS = [("method", "method"), ("writers", "writer processes"), ("saves", "sav
 
 
 def _writer_workspace(db: str, image_id: int, n: int, barrier, queue) -> None:
-    from datasets.store import Workspace
+    from asmnet_studio.datasets.store import Workspace
 
     rng = np.random.default_rng(image_id)
     ws = Workspace(db)
@@ -104,7 +104,7 @@ def _images(folder: Path, count: int) -> list[Path]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from datasets.store import Workspace
+    from asmnet_studio.datasets.store import Workspace
 
     n = 20 if quick else 300
     rows: list[dict] = []

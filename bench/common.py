@@ -156,7 +156,7 @@ def load_aflw_test(limit: int | None = None):
     root = aflw_dir()
     if root is None:
         return None
-    from datasets.formats import read_dataset
+    from asmnet_studio.datasets.formats import read_dataset
 
     ds = read_dataset(root, "aflw2000", split="test")
     samples = ds.samples if limit is None else ds.samples[:limit]
@@ -165,7 +165,7 @@ def load_aflw_test(limit: int | None = None):
 
 def checkpoint_path() -> tuple[Path | None, str]:
     """(checkpoint, how it was chosen): the shipped one, else ``runs/asmnet68-cpu/best.pt``, else None."""
-    from asmnet.predictor import DEFAULT_CHECKPOINT
+    from asmnet.inference.predictor import DEFAULT_CHECKPOINT
 
     if DEFAULT_CHECKPOINT.is_file():
         return DEFAULT_CHECKPOINT, "shipped checkpoint (asmnet/weights)"

@@ -1,5 +1,5 @@
 """Face detectors on AFLW2000-3D: how often each finds the face, per |yaw| bucket, and the constants that
-map its boxes to the 68-point landmark box (``asmnet.detect.DETECTION_TO_FACE``).
+map its boxes to the 68-point landmark box (``asmnet.inference.detect.DETECTION_TO_FACE``).
 
     python -m bench.detector_study --split train [--backends mtcnn opencv-haar] [--out bench/results/detector_train.json]
 
@@ -22,11 +22,11 @@ import numpy as np
 from bench import common
 
 def study(split: str, backends: list[str], limit: int | None = None) -> dict:
-    from asmnet.crop import landmark_box
-    from asmnet.detect import detect_faces_scored
-    from datasets.formats import read_dataset
-    from datasets.images import load_image
-    from evaluation.pose import yaw_bucket_index
+    from asmnet.inference.crop import landmark_box
+    from asmnet.inference.detect import detect_faces_scored
+    from asmnet_studio.datasets.formats import read_dataset
+    from asmnet_studio.datasets.images import load_image
+    from asmnet_studio.evaluation.pose import yaw_bucket_index
 
     root = common.aflw_dir()
     if root is None:

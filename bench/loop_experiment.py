@@ -5,7 +5,7 @@
 On AFLW2000-3D (``$ASMNET_DATA_DIR/aflw2000-3d``, default ``../shared/data/aflw2000-3d``), with its
 ``split.csv`` (train 1200 / test 400):
 
-1. **Base model**: ASMNet trained from scratch on ``--n-base`` (300) train-split faces (``asmnet.train.train``).
+1. **Base model**: ASMNet trained from scratch on ``--n-base`` (300) train-split faces (``asmnet.training.train.train``).
 2. **Workspace**: those base faces imported with their ground truth marked done (accepted); ``--n-corrections``
    (400) *other* train faces and the 400 test faces added as plain images (face box = the ground-truth
    landmark box, as ``asmnet predict --boxes gt``), all pre-labelled by the base model (``asmnet prelabel``).
@@ -14,7 +14,7 @@ On AFLW2000-3D (``$ASMNET_DATA_DIR/aflw2000-3d``, default ``../shared/data/aflw2
    correction where the "person" moved 6 points (eye corners, nose tip, chin) onto the ground truth.
 4. **Fine-tune**: ``asmnet train --from-workspace WS --init base.pt ...`` (the CLI itself), which registers
    a model version; then ``asmnet prelabel WS --model-id NEW --only-not-done``.
-5. **Figures**: box-normalised NME (percent, ``evaluation.metrics``) of the stored pre-labels of the 400
+5. **Figures**: box-normalised NME (percent, ``asmnet_studio.evaluation.metrics``) of the stored pre-labels of the 400
    held-out test faces, base vs fine-tuned; Spearman correlation of each model's per-face ``uncertainty``
    (``PredictionRow.uncertainty``, the predictor's score) with the per-face NME, and of the per-point
    confidence with the point error; the in-progress faces' hand-placed points kept exactly.
@@ -43,11 +43,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from datasets.formats import read_dataset  # noqa: E402
-from datasets.sample import Dataset  # noqa: E402
-from datasets.schemas import IBUG68  # noqa: E402
-from datasets.store import Workspace  # noqa: E402
-from evaluation.metrics import spearman  # noqa: E402
+from asmnet_studio.datasets.formats import read_dataset  # noqa: E402
+from asmnet_studio.datasets.sample import Dataset  # noqa: E402
+from asmnet_studio.datasets.schemas import IBUG68  # noqa: E402
+from asmnet_studio.datasets.store import Workspace  # noqa: E402
+from asmnet_studio.evaluation.metrics import spearman  # noqa: E402
 
 #: points the simulated annotator drags in the in-progress corrections (outer/inner eye corners, nose tip, chin)
 PIN_POINTS = (36, 39, 42, 45, 30, 8)
@@ -97,15 +97,15 @@ def log(msg: str) -> None:
 
 # ------------------------------------------------------------------------------------------- metrics
 def face_nme(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """(N,) box-normalised NME, percent (the AFLW2000-3D convention), via evaluation.metrics."""
-    from evaluation.metrics import nme
+    """(N,) box-normalised NME, percent (the AFLW2000-3D convention), via asmnet_studio.evaluation.metrics."""
+    from asmnet_studio.evaluation.metrics import nme
 
     return nme(np.asarray(pred, np.float64), np.asarray(gt, np.float64), IBUG68, "box")
 
 
 def point_errors_norm(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """(N, K) point error / box normaliser, percent."""
-    from evaluation.metrics import normaliser, point_errors
+    from asmnet_studio.evaluation.metrics import normaliser, point_errors
 
     return 100.0 * point_errors(pred, gt) / normaliser(gt, IBUG68, "box")[:, None]
 
@@ -125,7 +125,7 @@ def ranking_figures(score: np.ndarray, nme: np.ndarray) -> dict:
 
 def uncertainty_analysis(rows, gt: np.ndarray, shape_model) -> dict:
     """Per-face and per-point figures of stored predictions ``rows`` against ``gt`` (N, K, 2)."""
-    from asmnet.uncertainty import CONFIDENCE_SCALE
+    from asmnet.inference.uncertainty import CONFIDENCE_SCALE
 
     pred = np.stack([r.points for r in rows]).astype(np.float64)
     nme = face_nme(pred, gt)
@@ -149,7 +149,7 @@ def subset(ds: Dataset, samples) -> Dataset:
 
 
 def train_base(args, base_ds: Dataset, out: Path) -> Path:
-    from asmnet.train import TrainConfig, train
+    from asmnet.training.train import TrainConfig, train
 
     cfg = TrainConfig(data=f"{data_root()} (train split, {len(base_ds)} faces, seed {args.seed})", format="aflw2000",
                       split="train", out=str(out), model=args.model, input_size=args.input_size,
@@ -181,10 +181,10 @@ def predict_direct(checkpoint: Path, samples, root: Path, args, with_extras: boo
     """PredictionRow-like objects from running a checkpoint directly on samples (face box = GT landmark box)."""
     import torch
 
-    from asmnet.crop import landmark_box
-    from asmnet.predictor import Predictor
-    from datasets.images import load_image
-    from datasets.store import PredictionRow
+    from asmnet.inference.crop import landmark_box
+    from asmnet.inference.predictor import Predictor
+    from asmnet_studio.datasets.images import load_image
+    from asmnet_studio.datasets.store import PredictionRow
 
     torch.set_num_threads(args.threads)
     pr = Predictor.from_checkpoint(checkpoint, args.device)
@@ -201,10 +201,10 @@ def predict_direct(checkpoint: Path, samples, root: Path, args, with_extras: boo
 
 def calibration(ref_path: Path, root: Path, args) -> dict:
     """Spearman(score, NME) of uncertainty variants on the reference checkpoint's *validation* faces (the
-    part of the train split its training held out), for choosing ``asmnet.uncertainty.IMPLAUSIBILITY_POWER``."""
-    from asmnet.checkpoint import load_checkpoint
-    from asmnet.data import split_validation, usable_pose
-    from asmnet.uncertainty import MIN_DISAGREEMENT, typical_mahalanobis
+    part of the train split its training held out), for choosing ``asmnet.inference.uncertainty.IMPLAUSIBILITY_POWER``."""
+    from asmnet.model.checkpoint import load_checkpoint
+    from asmnet.training.data import split_validation, usable_pose
+    from asmnet.inference.uncertainty import MIN_DISAGREEMENT, typical_mahalanobis
 
     tc = (load_checkpoint(ref_path).get("card") or {}).get("train_config") or {}
     ds = read_dataset(root, "aflw2000", split="train")
@@ -244,8 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from asmnet.checkpoint import file_sha256, load_checkpoint, load_shape_model
-    from asmnet.crop import landmark_box
+    from asmnet.model.checkpoint import file_sha256, load_checkpoint, load_shape_model
+    from asmnet.inference.crop import landmark_box
 
     work = Path(args.work)
     keep_base = args.reuse_base and (work / "base" / "best.pt").is_file()
@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     reference = None
     ref_path = Path(args.reference) if args.reference else None
     if ref_path is None:
-        from asmnet.predictor import DEFAULT_CHECKPOINT
+        from asmnet.inference.predictor import DEFAULT_CHECKPOINT
 
         for cand in (DEFAULT_CHECKPOINT, REPO / "runs" / "asmnet68-cpu" / "best.pt"):
             if cand.is_file():
@@ -428,17 +428,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def uncertainty_formula() -> str:
-    """The per-face uncertainty the predictor stores (asmnet.uncertainty's, when the predictor uses it)."""
+    """The per-face uncertainty the predictor stores (asmnet.inference.uncertainty's, when the predictor uses it)."""
     import inspect
 
-    from asmnet.predictor import Predictor
+    from asmnet.inference.predictor import Predictor
 
     src = inspect.getsource(Predictor._uncertainty)
     if "face_uncertainty" in src:
-        from asmnet.uncertainty import FORMULA
+        from asmnet.inference.uncertainty import FORMULA
 
         return FORMULA
-    return "asmnet.predictor built-in: " + " ".join((inspect.getdoc(Predictor._uncertainty) or "").split())
+    return "asmnet.inference.predictor built-in: " + " ".join((inspect.getdoc(Predictor._uncertainty) or "").split())
 
 
 def markdown(r: dict) -> str:

@@ -4,10 +4,10 @@
     python -m bench.refine_study --split test [--checkpoint CKPT] [--out bench/results/refine_test.json]
 
 ``val`` is the validation tenth of the train split the shipped model was selected on (the same
-|yaw|-stratified draw as ``asmnet train``: ``asmnet.data.split_validation``, fraction 0.1, seed 0): the
+|yaw|-stratified draw as ``asmnet train``: ``asmnet.training.data.split_validation``, fraction 0.1, seed 0): the
 settings (number of passes) are chosen there; ``test`` reports. For each image: the ground-truth landmark
-box crop (the model's own figure), and the detector's box (``asmnet.detect.face_boxes``, the largest face;
-where none is found, the whole image as ``Predictor.face_box`` frames it, counted in the figures) refined by ``asmnet.refine.predict_refined``
+box crop (the model's own figure), and the detector's box (``asmnet.inference.detect.face_boxes``, the largest face;
+where none is found, the whole image as ``Predictor.face_box`` frames it, counted in the figures) refined by ``asmnet.inference.refine.predict_refined``
 with 1..N passes. Box-normalised NME per |yaw| bucket and balanced (mean of the three buckets), percent.
 """
 from __future__ import annotations
@@ -32,8 +32,8 @@ class _Poses:
 
 def samples_of(split: str):
     """(dataset, samples) of AFLW2000-3D ``train`` / ``test`` / ``val`` (validation tenth of train)."""
-    from asmnet.data import split_validation
-    from datasets.formats import read_dataset
+    from asmnet.training.data import split_validation
+    from asmnet_studio.datasets.formats import read_dataset
 
     root = common.aflw_dir()
     if root is None:
@@ -47,8 +47,8 @@ def samples_of(split: str):
 
 
 def balanced(nme: np.ndarray, yaw: np.ndarray) -> dict:
-    from evaluation.metrics import failure_rate
-    from evaluation.pose import bucket_means
+    from asmnet_studio.evaluation.metrics import failure_rate
+    from asmnet_studio.evaluation.pose import bucket_means
 
     per, bal = bucket_means(nme, yaw)
     return {"nme_0_30": per["0-30"], "nme_30_60": per["30-60"], "nme_60_90": per["60-90"], "nme_balanced": bal,
@@ -56,12 +56,12 @@ def balanced(nme: np.ndarray, yaw: np.ndarray) -> dict:
 
 
 def study(split: str, checkpoint: str | None, max_passes: int) -> dict:
-    from asmnet.crop import landmark_box
-    from asmnet.detect import detector_name, face_boxes
-    from asmnet.predictor import Predictor
-    from asmnet.refine import predict_refined
-    from datasets.images import load_image
-    from evaluation.metrics import nme
+    from asmnet.inference.crop import landmark_box
+    from asmnet.inference.detect import detector_name, face_boxes
+    from asmnet.inference.predictor import Predictor
+    from asmnet.inference.refine import predict_refined
+    from asmnet_studio.datasets.images import load_image
+    from asmnet_studio.evaluation.metrics import nme
 
     ds, samples = samples_of(split)
     pred = (Predictor.from_checkpoint(checkpoint, backend="auto") if checkpoint

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from datasets.errors import ImageError
+from asmnet_studio.datasets.errors import ImageError
 
 #: Largest image accepted, in pixels (width * height): 80 MP.
 MAX_PIXELS = 80_000_000

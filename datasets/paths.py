@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from datasets.errors import UnsafePathError
+from asmnet_studio.datasets.errors import UnsafePathError
 
 
 def relative_name(name: str, what: str = "image path", folder: str | Path | None = None) -> PurePosixPath:

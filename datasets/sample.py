@@ -23,7 +23,7 @@ class Sample:
     Attributes:
         image: the image path relative to the dataset root, with forward slashes.
         points: (K, 2) float32 landmarks, x, y, 0-based pixels. Never clipped or rounded by a reader.
-        schema: name of the landmark schema (see ``datasets.schemas.SCHEMAS``), e.g. ``"ibug68"``.
+        schema: name of the landmark schema (see ``asmnet_studio.datasets.schemas.SCHEMAS``), e.g. ``"ibug68"``.
         visibility: (K,) int8 or None (None means all visible).
         pose: (3,) float32 yaw, pitch, roll degrees, or None.
         box: (4,) float32 x0, y0, x1, y1 face box, or None.

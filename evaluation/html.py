@@ -1,7 +1,7 @@
 """A self-contained HTML page for a :class:`Report`: summary tables and every applicable plot.
 
 plotly.js is embedded inline once (``include_plotlyjs=True`` on the first figure), so the page opens
-offline with no CDN. Figures come from ``evaluation.plots``; this module only lays them out.
+offline with no CDN. Figures come from ``asmnet_studio.evaluation.plots``; this module only lays them out.
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from evaluation import plots
-from evaluation.report import Report
+from asmnet_studio.evaluation import plots
+from asmnet_studio.evaluation.report import Report
 
 
 def report_figures(report: Report) -> dict[str, go.Figure]:

@@ -13,7 +13,7 @@ Conventions (the project's, see ``docs/INTERFACES.md``):
 * **Failures are never hidden.** :func:`ced`, :func:`failure_rate` and :func:`auc` take every per-image error
   they are given: a non-finite error (NaN or inf, e.g. a diverged prediction) counts as a failure at every
   threshold (never reached in the CED, 0 in the AUC). A caller that has images it cannot measure (``nme`` is
-  NaN for an image with no point of non-zero visibility) leaves them out itself, as ``evaluation.report`` does.
+  NaN for an image with no point of non-zero visibility) leaves them out itself, as ``asmnet_studio.evaluation.report`` does.
 
 Normalisers (the ``name`` argument, see :data:`NORMALISERS`), each a distance in pixels per image taken
 from the *ground truth* and the schema, never guessed from the point count:
@@ -33,7 +33,7 @@ from typing import Callable
 
 import numpy as np
 
-from datasets.schemas import LandmarkSchema, get_schema
+from asmnet_studio.datasets.schemas import LandmarkSchema, get_schema
 
 #: the valid normaliser names, in the order they are documented
 NORMALISERS: tuple[str, ...] = ("interocular", "interpupil", "box", "diagonal")

@@ -1,4 +1,4 @@
-"""Plotly figures drawn from :class:`evaluation.report.Report` objects only.
+"""Plotly figures drawn from :class:`asmnet_studio.evaluation.report.Report` objects only.
 
 Nothing here computes a metric: every number comes from the report (its table, summary, per-landmark
 NME, mean shape, or its ``ced`` / ``failure_curve`` / ``pose_ced`` methods). NME, failure rates and AUC
@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from evaluation.report import Report
+from asmnet_studio.evaluation.report import Report
 
 ANGLES = ("yaw", "pitch", "roll")
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",

@@ -1,7 +1,7 @@
 """Head-pose errors and the breakdowns of a per-image table (by |yaw|, 300-W subset, WFLW attribute).
 
 Pose is (N, 3) yaw, pitch, roll in **degrees** (the project's convention). AFLW2000-3D stores
-``Pose_Para[:3]`` as pitch, yaw, roll in radians; ``datasets.formats.aflw2000`` already converts it.
+``Pose_Para[:3]`` as pitch, yaw, roll in radians; ``asmnet_studio.datasets.formats.aflw2000`` already converts it.
 
 Angle error with wrap-around: ``|((pred - gt + 180) mod 360) - 180|``, in [0, 180]; e.g. 179 vs -179 is 2.
 
@@ -24,7 +24,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from evaluation import metrics
+from asmnet_studio.evaluation import metrics
 
 ANGLES: tuple[str, ...] = ("yaw", "pitch", "roll")
 #: bucket labels, in order, and their upper |yaw| limits (the last bucket is open-ended)

@@ -21,8 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
-from datasets.errors import FormatError
-from datasets.sample import Sample
+from asmnet_studio.datasets.errors import FormatError
+from asmnet_studio.datasets.sample import Sample
 
 _POSE_COLS = ("yaw", "pitch", "roll")
 
@@ -132,8 +132,8 @@ def _is_float(s: str) -> bool:
 
 
 def read_pts_file(path: str | Path) -> np.ndarray:
-    """(K, 2) float64 0-based x, y from an iBUG ``.pts`` file (1-based on disk; ``datasets.formats.pts``)."""
-    from datasets.formats.pts import read_pts
+    """(K, 2) float64 0-based x, y from an iBUG ``.pts`` file (1-based on disk; ``asmnet_studio.datasets.formats.pts``)."""
+    from asmnet_studio.datasets.formats.pts import read_pts
 
     return np.asarray(read_pts(path), dtype=np.float64)
 

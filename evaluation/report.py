@@ -1,6 +1,6 @@
 """``evaluate(...)`` -> :class:`Report`: a per-image table and a summary, the input of every plot.
 
-All NME, failure-rate and AUC figures are **percentages** (see ``evaluation.metrics``); angles are degrees.
+All NME, failure-rate and AUC figures are **percentages** (see ``asmnet_studio.evaluation.metrics``); angles are degrees.
 
 ``Report.summary`` has exactly these keys (the content of ``summary.json``):
 
@@ -29,8 +29,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from datasets.schemas import LandmarkSchema, get_schema
-from evaluation import metrics, pose as posemod
+from asmnet_studio.datasets.schemas import LandmarkSchema, get_schema
+from asmnet_studio.evaluation import metrics, pose as posemod
 
 #: dataset format -> the normaliser its literature reports (formats not listed: interocular when the schema
 #: has eye corners, else box)

@@ -13,7 +13,7 @@ DATA_DIR = Path(os.environ.get("ASMNET_DATA_DIR", REPO.parent / "shared" / "data
 
 @pytest.fixture(autouse=True, scope="session")
 def _runtime_cache(tmp_path_factory):
-    """ONNX runtimes built on first use (asmnet.runtime) go to a temporary cache, not the user's ~/.cache."""
+    """ONNX runtimes built on first use (asmnet.inference.runtime) go to a temporary cache, not the user's ~/.cache."""
     if "ASMNET_CACHE_DIR" in os.environ:
         yield
         return

@@ -16,16 +16,16 @@ import inspect
 import os
 from pathlib import Path
 
-from datasets.sample import Dataset
+from asmnet_studio.datasets.sample import Dataset
 
 #: format name -> module path. Modules are imported on first use.
 FORMAT_MODULES: dict[str, str] = {
-    "pts": "datasets.formats.pts",
-    "300w": "datasets.formats.w300",
-    "aflw2000": "datasets.formats.aflw2000",
-    "wflw": "datasets.formats.wflw",
-    "coco": "datasets.formats.coco",
-    "csv": "datasets.formats.flat_csv",
+    "pts": "asmnet_studio.datasets.formats.pts",
+    "300w": "asmnet_studio.datasets.formats.w300",
+    "aflw2000": "asmnet_studio.datasets.formats.aflw2000",
+    "wflw": "asmnet_studio.datasets.formats.wflw",
+    "coco": "asmnet_studio.datasets.formats.coco",
+    "csv": "asmnet_studio.datasets.formats.flat_csv",
 }
 
 
@@ -50,7 +50,7 @@ def read_dataset(root: str | Path, format: str, *, split: str | None = None, sch
     formats that infer it from the point count (pts, coco, csv); for the others it must match theirs
     (ValueError otherwise).
     """
-    from datasets.formats.split_csv import apply_split_csv
+    from asmnet_studio.datasets.formats.split_csv import apply_split_csv
 
     root = Path(root)
     module = get_format(format)
@@ -76,7 +76,7 @@ def write_dataset(dataset: Dataset, out_dir: str | Path, format: str) -> Path:
     import shutil
     import uuid
 
-    from datasets.formats.split_csv import write_split_csv
+    from asmnet_studio.datasets.formats.split_csv import write_split_csv
 
     out_dir = Path(os.path.abspath(out_dir))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +92,7 @@ def write_dataset(dataset: Dataset, out_dir: str | Path, format: str) -> Path:
 
 
 def _move_into_place(tmp: Path, out_dir: Path) -> None:
-    from datasets.errors import UnsafePathError
+    from asmnet_studio.datasets.errors import UnsafePathError
 
     if out_dir.is_symlink():
         raise UnsafePathError(f"{out_dir}: the export folder is a symlink; choose a real folder")

@@ -1,5 +1,5 @@
 """Small helpers shared by the format modules: number formatting, atomic writes, image copies
-(names checked by ``datasets.paths``), finding the image beside an annotation, and flagging points outside the image."""
+(names checked by ``asmnet_studio.datasets.paths``), finding the image beside an annotation, and flagging points outside the image."""
 from __future__ import annotations
 
 import decimal
@@ -11,10 +11,10 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from datasets.errors import FormatError, ImageError
-from datasets.images import IMAGE_SUFFIXES, image_header
-from datasets.paths import relative_name
-from datasets.sample import Dataset, Problem, Sample
+from asmnet_studio.datasets.errors import FormatError, ImageError
+from asmnet_studio.datasets.images import IMAGE_SUFFIXES, image_header
+from asmnet_studio.datasets.paths import relative_name
+from asmnet_studio.datasets.sample import Dataset, Problem, Sample
 
 
 _DEC = decimal.Context(prec=120)

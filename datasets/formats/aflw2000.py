@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from datasets.errors import FormatError
-from datasets.formats._common import image_name_problem, atomic_write_bytes, check_writable, copy_image, flag_points, problem
-from datasets.sample import Dataset, Problem, Sample
+from asmnet_studio.datasets.errors import FormatError
+from asmnet_studio.datasets.formats._common import image_name_problem, atomic_write_bytes, check_writable, copy_image, flag_points, problem
+from asmnet_studio.datasets.sample import Dataset, Problem, Sample
 
 NAME = "aflw2000"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")

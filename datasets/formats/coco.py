@@ -25,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.errors import FormatError, ImageError
-from datasets.images import image_size
-from datasets.formats._common import (image_name_problem, short, find_single_file, atomic_write_text, check_writable, copy_image, flag_points, format_float,
+from asmnet_studio.datasets.errors import FormatError, ImageError
+from asmnet_studio.datasets.images import image_size
+from asmnet_studio.datasets.formats._common import (image_name_problem, short, find_single_file, atomic_write_text, check_writable, copy_image, flag_points, format_float,
                                       problem)
-from datasets.paths import relative_name
-from datasets.sample import Dataset, Problem, Sample
-from datasets.schemas import SCHEMAS, get_schema, schema_for_points
+from asmnet_studio.datasets.paths import relative_name
+from asmnet_studio.datasets.sample import Dataset, Problem, Sample
+from asmnet_studio.datasets.schemas import SCHEMAS, get_schema, schema_for_points
 
 NAME = "coco"
 FILE_NAME = "annotations.json"

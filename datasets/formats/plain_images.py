@@ -3,7 +3,7 @@
 ``find_images(root)`` lists the image files under ``root`` recursively (``EXTENSIONS``, any case), as paths
 relative to ``root`` with forward slashes, sorted; hidden files and folders (a leading dot) are left out.
 Not a registered format (it has no ground truth to read or write): ``Workspace.import_images`` adds the
-files and ``asmnet.workspace_prelabel.prelabel_new_faces`` finds and pre-labels their faces.
+files and ``asmnet.inference.workspace_prelabel.prelabel_new_faces`` finds and pre-labels their faces.
 """
 from __future__ import annotations
 

@@ -27,12 +27,12 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from datasets.errors import FormatError
-from datasets.formats._common import (image_name_problem, short, atomic_write_text, check_writable, copy_image, find_image, flag_points,
+from asmnet_studio.datasets.errors import FormatError
+from asmnet_studio.datasets.formats._common import (image_name_problem, short, atomic_write_text, check_writable, copy_image, find_image, flag_points,
                                       format_float, is_image_file, parse_float, problem)
-from datasets.paths import relative_name
-from datasets.sample import Dataset, Problem, Sample
-from datasets.schemas import get_schema, schema_for_points
+from asmnet_studio.datasets.paths import relative_name
+from asmnet_studio.datasets.sample import Dataset, Problem, Sample
+from asmnet_studio.datasets.schemas import get_schema, schema_for_points
 
 NAME = "pts"
 _FACE_SUFFIX = re.compile(r"^(?P<base>.+)_(?P<n>\d+)$")

@@ -8,9 +8,9 @@ import csv
 import io
 from pathlib import Path, PurePosixPath
 
-from datasets.errors import FormatError
-from datasets.formats._common import atomic_write_text, short
-from datasets.sample import Dataset
+from asmnet_studio.datasets.errors import FormatError
+from asmnet_studio.datasets.formats._common import atomic_write_text, short
+from asmnet_studio.datasets.sample import Dataset
 
 FILE_NAME = "split.csv"
 

@@ -34,10 +34,10 @@ import io
 import re
 from pathlib import Path, PurePosixPath
 
-from datasets.errors import FormatError
-from datasets.formats import pts as pts_format
-from datasets.formats._common import atomic_write_text
-from datasets.sample import Dataset, Problem
+from asmnet_studio.datasets.errors import FormatError
+from asmnet_studio.datasets.formats import pts as pts_format
+from asmnet_studio.datasets.formats._common import atomic_write_text
+from asmnet_studio.datasets.sample import Dataset, Problem
 
 NAME = "300w"
 SUBSETS_FILE = "subsets.csv"

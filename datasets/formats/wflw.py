@@ -22,11 +22,11 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from datasets.errors import FormatError
-from datasets.formats._common import (image_name_problem, parse_float, short, atomic_write_text, check_writable, copy_image, flag_points, format_float,
+from asmnet_studio.datasets.errors import FormatError
+from asmnet_studio.datasets.formats._common import (image_name_problem, parse_float, short, atomic_write_text, check_writable, copy_image, flag_points, format_float,
                                       problem)
-from datasets.paths import relative_name
-from datasets.sample import Dataset, Problem, Sample
+from asmnet_studio.datasets.paths import relative_name
+from asmnet_studio.datasets.sample import Dataset, Problem, Sample
 
 NAME = "wflw"
 NUM_POINTS = 98

@@ -8,7 +8,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from datasets.store.records import STATUSES
+from asmnet_studio.datasets.store.records import STATUSES
 
 
 def _as_float32(value, what: str) -> np.ndarray:
@@ -113,7 +113,7 @@ def check_text(value, what: str, *, optional: bool = False) -> str | None:
 def check_schema(schema: str, k: int) -> str:
     """A schema name; when it is a registered schema, K must match its point count."""
     check_text(schema, "schema")
-    from datasets.schemas import SCHEMAS
+    from asmnet_studio.datasets.schemas import SCHEMAS
 
     known = SCHEMAS.get(schema)
     if known is not None and known.num_points != k:
@@ -143,8 +143,8 @@ def inspect_image(path: str | Path, pixels: np.ndarray | None = None) -> tuple[s
 
     ``pixels``: the caller's ``load_image(path)`` (H, W, 3) when it decoded the file already; then only the
     header is read, and it must match the pixels' size."""
-    from datasets.errors import ImageError
-    from datasets.images import image_size, load_image
+    from asmnet_studio.datasets.errors import ImageError
+    from asmnet_studio.datasets.images import image_size, load_image
 
     if pixels is None:
         load_image(path)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.paths import relative_name
-from datasets.store.checks import (check_choice, check_int_id, check_placed, check_points, check_schema,
+from asmnet_studio.datasets.paths import relative_name
+from asmnet_studio.datasets.store.checks import (check_choice, check_int_id, check_placed, check_points, check_schema,
                                    check_text, check_vector, check_visibility)
-from datasets.store.records import (BOX_SOURCES, POSE_SOURCES, SOURCES, STATUSES, Annotation, ImageRecord,
+from asmnet_studio.datasets.store.records import (BOX_SOURCES, POSE_SOURCES, SOURCES, STATUSES, Annotation, ImageRecord,
                                     PredictionRow)
 
 ANN_COLS = ("id", "image_id", "version", "author", "created_at", "source", "status", "num_points",

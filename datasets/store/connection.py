@@ -16,8 +16,8 @@ from typing import Iterator, Sequence
 
 import sqlite_utils
 
-from datasets.errors import StoreError
-from datasets.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from asmnet_studio.datasets.errors import StoreError
+from asmnet_studio.datasets.store.migrations import MIGRATIONS, SCHEMA_VERSION
 
 #: ``PRAGMA application_id`` of a workspace file ("ASMN").
 APPLICATION_ID = 0x41534D4E

@@ -10,10 +10,10 @@ from typing import Iterable
 
 import numpy as np
 
-from datasets.store import codec
-from datasets.store.checks import check_choice, check_int_id, parse_statuses
-from datasets.store.codec import ANN_COLS, IMG_COLS, PRED_COLS, f32
-from datasets.store.records import ACCEPTED_SOURCES, SOURCES, Annotation, ImageRecord, PredictionRow
+from asmnet_studio.datasets.store import codec
+from asmnet_studio.datasets.store.checks import check_choice, check_int_id, parse_statuses
+from asmnet_studio.datasets.store.codec import ANN_COLS, IMG_COLS, PRED_COLS, f32
+from asmnet_studio.datasets.store.records import ACCEPTED_SOURCES, SOURCES, Annotation, ImageRecord, PredictionRow
 
 
 def _select(alias: str, cols: tuple[str, ...], prefix: str) -> str:

@@ -9,8 +9,8 @@ from typing import Callable
 
 import numpy as np
 
-from datasets.errors import StoreError
-from datasets.sample import Problem
+from asmnet_studio.datasets.errors import StoreError
+from asmnet_studio.datasets.sample import Problem
 
 #: Where an annotation came from.
 SOURCES: tuple[str, ...] = ("ground_truth", "prediction", "correction")

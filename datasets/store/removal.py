@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from datasets.store import codec
-from datasets.store.checks import check_int_id
-from datasets.store.records import NotFoundError
+from asmnet_studio.datasets.store import codec
+from asmnet_studio.datasets.store.checks import check_int_id
+from asmnet_studio.datasets.store.records import NotFoundError
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Import and export orchestration: a dataset (or a plain folder of images) into the workspace, and the
 accepted annotations out through a format writer. Every face and its ground truth is one transaction, so an
 interrupted import leaves a consistent workspace and a re-run completes it; names are checked by
-``datasets.paths`` before anything is written.
+``asmnet_studio.datasets.paths`` before anything is written.
 
 ``Transfer`` is mixed into ``Workspace`` (it uses its transactions, ``accepted`` and ``_insert_annotation``).
 """
@@ -12,13 +12,13 @@ import sqlite3
 from pathlib import Path
 from typing import Iterable
 
-from datasets.errors import ImageError, UnsafePathError
-from datasets.paths import relative_name, safe_join
-from datasets.sample import Dataset, Problem, Sample
-from datasets.store import codec
-from datasets.store.checks import check_choice, check_text, inspect_image
-from datasets.store.connection import insert_row
-from datasets.store.records import STATUSES, Annotation, ImageRecord, ImportReport, ProgressCallback
+from asmnet_studio.datasets.errors import ImageError, UnsafePathError
+from asmnet_studio.datasets.paths import relative_name, safe_join
+from asmnet_studio.datasets.sample import Dataset, Problem, Sample
+from asmnet_studio.datasets.store import codec
+from asmnet_studio.datasets.store.checks import check_choice, check_text, inspect_image
+from asmnet_studio.datasets.store.connection import insert_row
+from asmnet_studio.datasets.store.records import STATUSES, Annotation, ImageRecord, ImportReport, ProgressCallback
 
 
 class Transfer:
@@ -53,9 +53,9 @@ class Transfer:
 
     def import_images(self, root: str | Path, *, dataset: str | None = None, split: str | None = None,
                       progress: ProgressCallback | None = None) -> ImportReport:
-        """Add every image file of a plain folder (``datasets.formats.plain_images.find_images``: jpg,
+        """Add every image file of a plain folder (``asmnet_studio.datasets.formats.plain_images.find_images``: jpg,
         jpeg, png, bmp, webp, recursively), each as face 0 of its picture with no box and no annotation
-        (``asmnet.workspace_prelabel.prelabel_new_faces`` then finds the faces).
+        (``asmnet.inference.workspace_prelabel.prelabel_new_faces`` then finds the faces).
 
         Images are deduplicated by content (a re-import adds nothing); each image is one transaction.
         Bad files (empty, corrupt, truncated, not an image, too large) are skipped and reported by name;
@@ -63,7 +63,7 @@ class Transfer:
         symlink is skipped and reported. ``progress(done, total)`` after each file.
         Raises FileNotFoundError / NotADirectoryError naming ``root`` before writing anything.
         """
-        from datasets.formats.plain_images import find_images
+        from asmnet_studio.datasets.formats.plain_images import find_images
 
         names, ignored = find_images(root)
         root = Path(os.path.abspath(root))
@@ -82,7 +82,7 @@ class Transfer:
                       report: ImportReport) -> None:
         """One file of ``import_images``: added (one transaction), found present, or skipped with its reason;
         a non-trivial EXIF orientation is flagged (never applied)."""
-        from datasets.images import exif_orientation
+        from asmnet_studio.datasets.images import exif_orientation
 
         try:
             sha, width, height = inspect_image(file)
@@ -164,14 +164,14 @@ class Transfer:
     def export_dataset(self, out_dir: str | Path, format: str, *, statuses: str | Iterable[str] | None = None,
                        schema: str | None = None) -> Path:
         """Write the accepted version of each image (see ``accepted``) with its split into ``out_dir``
-        through ``datasets.formats.write_dataset``; returns what the writer returns.
+        through ``asmnet_studio.datasets.formats.write_dataset``; returns what the writer returns.
 
         ``schema`` picks one landmark schema when the workspace holds several (ValueError otherwise).
         Images whose file is missing are left out (``missing_files`` lists them, for the caller to report);
         ValueError when that leaves nothing of a non-empty selection. Raises UnsafePathError when an image's
         name would be written outside ``out_dir`` (absolute, ``..`` or a symlink inside ``out_dir`` leading out).
         """
-        from datasets.formats import get_format, write_dataset
+        from asmnet_studio.datasets.formats import get_format, write_dataset
 
         get_format(format)  # ValueError listing the formats, before any work
         pairs = self._one_schema(self.accepted(statuses=statuses), schema)
@@ -223,7 +223,7 @@ class Transfer:
 
 
 def _safe_file(root: Path, name: str, report: ImportReport) -> Path | None:
-    """``root / name`` when the name is safe (``datasets.paths.safe_join``: relative, no ``..``, no symlink
+    """``root / name`` when the name is safe (``asmnet_studio.datasets.paths.safe_join``: relative, no ``..``, no symlink
     leading out of ``root``); else None, the reason added to ``report.skipped`` (the import goes on)."""
     try:
         return safe_join(root, name, "image path")

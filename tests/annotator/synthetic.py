@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asmnet.asm import ShapeModel
-from datasets.schemas import IBUG68
+from asmnet.model.asm import ShapeModel
+from asmnet_studio.datasets.schemas import IBUG68
 
 
 def template_face() -> np.ndarray:
@@ -70,13 +70,13 @@ class FakePrediction:
 
 
 class FakePredictor:
-    """Places the template in the box (or the middle of the image); same API as ``asmnet.predictor.Predictor``."""
+    """Places the template in the box (or the middle of the image); same API as ``asmnet.inference.predictor.Predictor``."""
 
     name = "synthetic-template"
     sha256 = "0" * 64
     card = {"note": "test stand-in"}
     schema = IBUG68
-    checkpoint_path = None  # built in memory (asmnet.predictor.LandmarkPredictor)
+    checkpoint_path = None  # built in memory (asmnet.inference.predictor.LandmarkPredictor)
 
     def __init__(self, model: ShapeModel | None = None):
         self.shape_model = model or shape_model()

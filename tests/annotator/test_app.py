@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 import app
-from annotator import handlers as h
+from asmnet_studio.annotator import handlers as h
 from tests.annotator import synthetic
 
 

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 import app
-from annotator import handlers as h
-from annotator.queue import MISSING_LABEL
-from datasets.store import Workspace
+from asmnet_studio.annotator import handlers as h
+from asmnet_studio.annotator.queue import MISSING_LABEL
+from asmnet_studio.datasets.store import Workspace
 from tests.annotator import synthetic
 
 
@@ -64,7 +64,7 @@ def test_page_load_queue_and_removal(started):
 
 
 def test_app_import_writes_the_full_report(tmp_path, monkeypatch, capsys):
-    from datasets.formats.pts import write_pts
+    from asmnet_studio.datasets.formats.pts import write_pts
 
     monkeypatch.delenv("ASMNET_AUTH", raising=False)
     d = tmp_path / "d"

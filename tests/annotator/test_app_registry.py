@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import app
-from asmnet.predictor import DEFAULT_CHECKPOINT, LandmarkPredictor
-from datasets.store import Workspace
+from asmnet.inference.predictor import DEFAULT_CHECKPOINT, LandmarkPredictor
+from asmnet_studio.datasets.store import Workspace
 
 
 @pytest.mark.parametrize("weights", [None, "weights/asmnet68.pt"], ids=["shipped", "relative --weights"])

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from annotator import evaluation_view as ev, handlers as h
-from datasets.schemas import IBUG68
-from datasets.store import PredictionRow, Workspace
+from asmnet_studio.annotator import evaluation_view as ev, handlers as h
+from asmnet_studio.datasets.schemas import IBUG68
+from asmnet_studio.datasets.store import PredictionRow, Workspace
 from tests.annotator import synthetic
 
 

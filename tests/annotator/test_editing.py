@@ -6,8 +6,8 @@ import copy
 import numpy as np
 import pytest
 
-from annotator import editing
-from datasets.schemas import IBUG68
+from asmnet_studio.annotator import editing
+from asmnet_studio.datasets.schemas import IBUG68
 from tests.annotator import synthetic
 
 

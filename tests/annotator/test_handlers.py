@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from annotator import editing, editor, handlers as h, queue as queue_view
-from datasets.store import Workspace
+from asmnet_studio.annotator import editing, editor, handlers as h, queue as queue_view
+from asmnet_studio.datasets.store import Workspace
 from tests.annotator import synthetic
 
 
@@ -117,7 +117,7 @@ def test_step_asks_before_leaving_unsaved_edits(svc):
 
 
 def test_user_errors_say_what_to_do_without_a_server_traceback(svc):
-    from datasets.errors import ConflictError
+    from asmnet_studio.datasets.errors import ConflictError
 
     def conflict():
         raise ConflictError(5, None, 1, "ann")
@@ -192,7 +192,7 @@ def test_export_zip_contains_the_correction(svc, tmp_path):
         assert len(pts) == 1
         z.extractall(out)
     assert "1 image" in msg and "asmnet export" in msg
-    from datasets.formats.pts import read_pts
+    from asmnet_studio.datasets.formats.pts import read_pts
 
     assert np.allclose(read_pts(out / pts[0])[8], [77.25, 199.5], atol=1e-4)
 
@@ -276,7 +276,7 @@ def test_a_correction_never_stores_the_models_pose_as_its_label(svc):
     gt_pose = (30.0, -4.0, 2.0)
     svc.store.save_annotation(2, np.full((68, 2), 100.0, np.float32), author="import", base_version=None,
                               source="ground_truth", status="todo", pose=gt_pose)
-    from annotator import session
+    from asmnet_studio.annotator import session
 
     for image_id, expected in ((1, None), (2, gt_pose)):
         state = h.load_state(svc, image_id)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import gradio as gr
 import pytest
 
-from annotator import handlers
-from annotator.messages import plain, strip_folders, toast_text
-from datasets.errors import ConflictError, ImageError
+from asmnet_studio.annotator import handlers
+from asmnet_studio.annotator.messages import plain, strip_folders, toast_text
+from asmnet_studio.datasets.errors import ConflictError, ImageError
 
 
 def test_strip_folders():

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import app
-from annotator import handlers as h, samples
-from annotator.queue import DEFAULT_FILTER, DEFAULT_SORT
-from asmnet.crop import landmark_box
+from asmnet_studio.annotator import handlers as h, samples
+from asmnet_studio.annotator.queue import DEFAULT_FILTER, DEFAULT_SORT
+from asmnet.inference.crop import landmark_box
 
 
 def _iou(a, b) -> float:
@@ -22,7 +22,7 @@ def _iou(a, b) -> float:
 
 @pytest.mark.slow
 def test_sample_workspace_first_face_is_well_prelabelled(tmp_path, monkeypatch):
-    from asmnet.predictor import DEFAULT_CHECKPOINT
+    from asmnet.inference.predictor import DEFAULT_CHECKPOINT
 
     if not DEFAULT_CHECKPOINT.is_file():
         pytest.skip("no shipped checkpoint")

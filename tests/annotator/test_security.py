@@ -10,7 +10,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 import app
-from annotator.security import HostCheck, LoginThrottle, SecurityHeaders, app_kwargs, is_loopback
+from asmnet_studio.annotator.security import HostCheck, LoginThrottle, SecurityHeaders, app_kwargs, is_loopback
 
 
 @pytest.mark.parametrize("host,expected", [("127.0.0.1", True), ("127.3.4.5", True), ("localhost", True),
@@ -28,7 +28,7 @@ def test_dns_name_starting_with_127_needs_auth(monkeypatch, capsys):
 
 
 def test_no_share_link_even_with_gradio_share_set(monkeypatch):
-    from annotator.ui import launch_options
+    from asmnet_studio.annotator.ui import launch_options
 
     monkeypatch.setenv("GRADIO_SHARE", "true")
     monkeypatch.delenv("ASMNET_AUTH", raising=False)

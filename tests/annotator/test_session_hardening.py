@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from annotator import session
-from datasets.store import Workspace
+from asmnet_studio.annotator import session
+from asmnet_studio.datasets.store import Workspace
 from tests.annotator import synthetic
 
 
@@ -74,7 +74,7 @@ def test_exports_leave_no_folders(svc, tmp_path):
 def test_an_upload_is_decoded_once(svc, tmp_path, monkeypatch):
     """Item 3: the upload's check, its pre-label (detector and model) and its display copy share one decode;
     the store reads only the header and the bytes (sha256)."""
-    import datasets.images as images
+    import asmnet_studio.datasets.images as images
 
     decoded = []
     real = images._to_rgb  # every decode of a file into pixels goes through load_image, which ends here

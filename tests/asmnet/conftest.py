@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from asmnet.asm import ShapeModel
-from datasets.schemas import IBUG68
+from asmnet.model.asm import ShapeModel
+from asmnet_studio.datasets.schemas import IBUG68
 
 
 @pytest.fixture(scope="session")
 def aflw_train_shapes() -> np.ndarray:
     """(1200, 68, 2) AFLW2000-3D train-split landmarks (pixels)."""
     from tests.conftest import data_path
-    from datasets.formats import read_dataset
+    from asmnet_studio.datasets.formats import read_dataset
 
     ds = read_dataset(data_path("aflw2000-3d"), "aflw2000", split="train")
     return np.stack([s.points for s in ds.samples])
@@ -59,8 +59,8 @@ def synthetic_face_image(points: np.ndarray, size: int, seed: int) -> np.ndarray
 @pytest.fixture(scope="session")
 def synthetic_dataset(tmp_path_factory):
     """A tiny AFLW2000-3D-format folder (24 synthetic 96 px faces with pose, split.csv train/test)."""
-    from datasets.formats import read_dataset, write_dataset
-    from datasets.sample import Dataset, Sample
+    from asmnet_studio.datasets.formats import read_dataset, write_dataset
+    from asmnet_studio.datasets.sample import Dataset, Sample
 
     root = tmp_path_factory.mktemp("synthetic_src")
     shapes = synthetic_shapes(24, seed=5)

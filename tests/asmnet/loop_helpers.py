@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from asmnet.predictor import Prediction
-from datasets.schemas import IBUG68
-from datasets.store import Workspace
+from asmnet.inference.predictor import Prediction
+from asmnet_studio.datasets.schemas import IBUG68
+from asmnet_studio.datasets.store import Workspace
 from tests.annotator.synthetic import random_faces, shape_model
 
 
@@ -38,9 +38,9 @@ def tiny_checkpoint(path: Path, input_size: int = 64, seed: int = 0) -> Path:
     """A random ``asmnet_tiny`` checkpoint with the synthetic shape model."""
     import torch
 
-    from asmnet.checkpoint import save_checkpoint
-    from asmnet.crop import CROP_MARGIN
-    from asmnet.network import create_model
+    from asmnet.model.checkpoint import save_checkpoint
+    from asmnet.inference.crop import CROP_MARGIN
+    from asmnet.model.network import create_model
 
     torch.manual_seed(seed)
     model = create_model("asmnet_tiny", num_points=68)
@@ -56,7 +56,7 @@ def image_key(image: np.ndarray) -> str:
 
 
 class StubPredictor:
-    """A stand-in for ``asmnet.predictor.Predictor``: returns the points registered for each image's pixels
+    """A stand-in for ``asmnet.inference.predictor.Predictor``: returns the points registered for each image's pixels
     (``points[image_key(image)]``), confidence 0.5, and a per-image uncertainty."""
 
     schema = IBUG68

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from datasets.sample import Dataset, Sample
+from asmnet_studio.datasets.sample import Dataset, Sample
 
 
 def make_image(path: Path, width: int = 40, height: int = 30, color=(120, 60, 30)) -> Path:

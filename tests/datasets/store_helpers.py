@@ -35,8 +35,8 @@ def writer(ws_path: str, worker: int, saves: int, image_ids: list[int]) -> tuple
     About one attempt in ten is deliberately based on a stale version and must be refused.
     Returns (accepted [(image_id, version, note)], conflicts, stale conflicts, unexpected errors).
     """
-    from datasets.errors import ConflictError
-    from datasets.store import Workspace
+    from asmnet_studio.datasets.errors import ConflictError
+    from asmnet_studio.datasets.store import Workspace
 
     rng = random.Random(worker)
     accepted, conflicts, stale_conflicts, errors = [], 0, 0, []

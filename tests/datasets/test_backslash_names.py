@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datasets.errors import UnsafePathError
-from datasets.formats import format_names, read_dataset, write_dataset
-from datasets.formats.pts import write_pts
-from datasets.paths import relative_name, safe_join
-from datasets.store import Workspace
+from asmnet_studio.datasets.errors import UnsafePathError
+from asmnet_studio.datasets.formats import format_names, read_dataset, write_dataset
+from asmnet_studio.datasets.formats.pts import write_pts
+from asmnet_studio.datasets.paths import relative_name, safe_join
+from asmnet_studio.datasets.store import Workspace
 from tests.datasets.store_helpers import make_image
 
 NAME = "odd\\name.png"

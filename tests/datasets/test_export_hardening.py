@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datasets.errors import UnsafePathError
-from datasets.formats import format_names, read_dataset, write_dataset
-from datasets.sample import Dataset, Sample
-from datasets.store import Workspace
+from asmnet_studio.datasets.errors import UnsafePathError
+from asmnet_studio.datasets.formats import format_names, read_dataset, write_dataset
+from asmnet_studio.datasets.sample import Dataset, Sample
+from asmnet_studio.datasets.store import Workspace
 
 PTS68 = (np.arange(136, dtype=np.float32).reshape(68, 2) % 50) + 3
 

@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from datasets.formats import read_dataset, w300, write_dataset
-from datasets.formats.w300 import SPLIT_OF, select_subset, subset_from_path
+from asmnet_studio.datasets.formats import read_dataset, w300, write_dataset
+from asmnet_studio.datasets.formats.w300 import SPLIT_OF, select_subset, subset_from_path
 from tests.datasets.formats_util import assert_same_samples
 
 #: images whose path says nothing about their 300-W subset (renamed copies, bare example folders)

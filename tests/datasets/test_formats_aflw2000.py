@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import scipy.io
 
-from datasets.errors import FormatError
-from datasets.formats import aflw2000, read_dataset, write_dataset
-from datasets.formats.aflw2000 import read_mat
-from datasets.sample import Dataset
+from asmnet_studio.datasets.errors import FormatError
+from asmnet_studio.datasets.formats import aflw2000, read_dataset, write_dataset
+from asmnet_studio.datasets.formats.aflw2000 import read_mat
+from asmnet_studio.datasets.sample import Dataset
 from tests.datasets.formats_util import assert_same_samples, make_image
 
 
@@ -108,7 +108,7 @@ def test_missing_folder_raises(tmp_path):
 
 def test_writer_refuses_other_point_counts(tmp_path):
     make_image(tmp_path / "a.png")
-    from datasets.sample import Sample
+    from asmnet_studio.datasets.sample import Sample
     ds = Dataset(tmp_path, "x", "wflw98", [Sample("a.png", np.zeros((98, 2), np.float32), schema="wflw98")])
     with pytest.raises(FormatError, match="needs 68 points"):
         aflw2000.write(ds, tmp_path / "out")

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from datasets.errors import FormatError
-from datasets.formats import flat_csv, read_dataset, write_dataset
-from datasets.sample import Dataset, Sample
+from asmnet_studio.datasets.errors import FormatError
+from asmnet_studio.datasets.formats import flat_csv, read_dataset, write_dataset
+from asmnet_studio.datasets.sample import Dataset, Sample
 from tests.datasets.formats_util import assert_same_samples, make_image
 
 

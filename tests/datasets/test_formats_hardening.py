@@ -9,10 +9,10 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from datasets.errors import FormatError
-from datasets.formats import aflw2000, coco, flat_csv, pts
-from datasets.formats._common import parse_float
-from datasets.formats.split_csv import read_split_csv
+from asmnet_studio.datasets.errors import FormatError
+from asmnet_studio.datasets.formats import aflw2000, coco, flat_csv, pts
+from asmnet_studio.datasets.formats._common import parse_float
+from asmnet_studio.datasets.formats.split_csv import read_split_csv
 
 
 def _img(path, colour=(100, 100, 100)):

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from datasets.errors import FormatError, UnsafePathError
-from datasets.formats import format_names, pts, read_dataset, write_dataset
-from datasets.formats.pts import read_pts, write_pts
-from datasets.sample import Dataset, Sample
+from asmnet_studio.datasets.errors import FormatError, UnsafePathError
+from asmnet_studio.datasets.formats import format_names, pts, read_dataset, write_dataset
+from asmnet_studio.datasets.formats.pts import read_pts, write_pts
+from asmnet_studio.datasets.sample import Dataset, Sample
 from tests.datasets.formats_util import assert_same_samples, make_image
 
 def test_registered():
@@ -200,7 +200,7 @@ def test_out_of_image_points_are_kept_and_flagged(tmp_path):
 
 
 def test_writes_are_atomic(tmp_path):
-    from datasets.formats._common import atomic_write_bytes
+    from asmnet_studio.datasets.formats._common import atomic_write_bytes
     path = write_pts(tmp_path / "a.pts", np.ones((2, 2), np.float32))
     before = path.read_bytes()
 

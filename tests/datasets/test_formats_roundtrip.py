@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datasets.formats import format_names, read_dataset, write_dataset
-from datasets.sample import Dataset, Sample
+from asmnet_studio.datasets.formats import format_names, read_dataset, write_dataset
+from asmnet_studio.datasets.sample import Dataset, Sample
 from tests.datasets.formats_util import assert_same_samples, make_image
 
 SCHEMA_OF = {"wflw": "wflw98"}

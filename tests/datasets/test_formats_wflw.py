@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from datasets.errors import FormatError
-from datasets.formats import coco, read_dataset, wflw, write_dataset
-from datasets.formats.wflw import ATTRIBUTES, format_line, parse_line
-from datasets.sample import Dataset, Sample
+from asmnet_studio.datasets.errors import FormatError
+from asmnet_studio.datasets.formats import coco, read_dataset, wflw, write_dataset
+from asmnet_studio.datasets.formats.wflw import ATTRIBUTES, format_line, parse_line
+from asmnet_studio.datasets.sample import Dataset, Sample
 from tests.datasets.formats_util import assert_same_samples, make_image
 
 ANN = "WFLW_annotations/list_98pt_rect_attr_train_test"

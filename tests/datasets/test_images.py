@@ -1,4 +1,4 @@
-"""datasets.images: every image mode to (H, W, 3) uint8 RGB; bad files refused with the file and reason."""
+"""asmnet_studio.datasets.images: every image mode to (H, W, 3) uint8 RGB; bad files refused with the file and reason."""
 from __future__ import annotations
 
 import struct
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datasets import images
-from datasets.errors import ImageError
-from datasets.images import exif_orientation, image_header, image_size, load_image
+from asmnet_studio.datasets import images
+from asmnet_studio.datasets.errors import ImageError
+from asmnet_studio.datasets.images import exif_orientation, image_header, image_size, load_image
 from tests.conftest import data_path
 
 

@@ -8,10 +8,10 @@ import sqlite3
 import numpy as np
 import pytest
 
-from datasets.errors import UnsafePathError
-from datasets.formats import format_names, read_dataset
-from datasets.sample import Dataset, Sample
-from datasets.store import Workspace
+from asmnet_studio.datasets.errors import UnsafePathError
+from asmnet_studio.datasets.formats import format_names, read_dataset
+from asmnet_studio.datasets.sample import Dataset, Sample
+from asmnet_studio.datasets.store import Workspace
 from tests.datasets.store_helpers import make_aflw_subset, make_image
 
 N = 50

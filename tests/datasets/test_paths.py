@@ -1,4 +1,4 @@
-"""datasets.paths: the one rule for names inside a folder (readers, writers, the store)."""
+"""asmnet_studio.datasets.paths: the one rule for names inside a folder (readers, writers, the store)."""
 from __future__ import annotations
 
 import os
@@ -6,8 +6,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from datasets.errors import UnsafePathError
-from datasets.paths import relative_name, safe_join
+from asmnet_studio.datasets.errors import UnsafePathError
+from asmnet_studio.datasets.paths import relative_name, safe_join
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from datasets.formats.pts import read_pts
-from datasets.schemas import IBUG68, SCHEMAS, get_schema, schema_for_points
+from asmnet_studio.datasets.formats.pts import read_pts
+from asmnet_studio.datasets.schemas import IBUG68, SCHEMAS, get_schema, schema_for_points
 from tests.conftest import data_path
 
 ALL = sorted(SCHEMAS)

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datasets.errors import FormatError
-from datasets.formats import read_dataset, write_dataset
-from datasets.formats.split_csv import apply_split_csv, read_split_csv, write_split_csv
-from datasets.sample import Dataset, Sample
+from asmnet_studio.datasets.errors import FormatError
+from asmnet_studio.datasets.formats import read_dataset, write_dataset
+from asmnet_studio.datasets.formats.split_csv import apply_split_csv, read_split_csv, write_split_csv
+from asmnet_studio.datasets.sample import Dataset, Sample
 
 P68 = np.zeros((68, 2), np.float32)
 
@@ -43,7 +43,7 @@ def test_write_and_read_back(tmp_path):
 
 
 def test_read_dataset_applies_split_and_write_dataset_keeps_it(tmp_path):
-    from datasets.formats.pts import write_pts
+    from asmnet_studio.datasets.formats.pts import write_pts
     from tests.datasets.formats_util import make_image
     src = tmp_path / "src"
     for name in ("a", "b"):

@@ -1,4 +1,4 @@
-"""datasets.store.Workspace: images, annotation history, conflicts, exact arrays, predictions, queue,
+"""asmnet_studio.datasets.store.Workspace: images, annotation history, conflicts, exact arrays, predictions, queue,
 migrations and refusal of foreign / newer files."""
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from datasets.errors import ConflictError, ImageError, StoreError
-from datasets.store import (
+from asmnet_studio.datasets.errors import ConflictError, ImageError, StoreError
+from asmnet_studio.datasets.store import (
     APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, SOURCES, STATUSES, NotFoundError, PredictionRow, Workspace,
 )
 from tests.datasets.store_helpers import make_image

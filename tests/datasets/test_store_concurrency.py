@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.formats import read_dataset
-from datasets.store import Workspace
+from asmnet_studio.datasets.formats import read_dataset
+from asmnet_studio.datasets.store import Workspace
 from tests.datasets.store_helpers import make_aflw_subset, make_image, writer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,8 +61,8 @@ def test_four_writer_processes_lose_nothing(tmp_path):
 
 CHILD = textwrap.dedent("""
     import os, signal, sys
-    from datasets.formats import read_dataset
-    from datasets.store import Workspace
+    from asmnet_studio.datasets.formats import read_dataset
+    from asmnet_studio.datasets.store import Workspace
 
     ws_path, root, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
     ds = read_dataset(root, "aflw2000")

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.formats import read_dataset, write_dataset
-from datasets.store import SCHEMA_VERSION, Workspace
+from asmnet_studio.datasets.formats import read_dataset, write_dataset
+from asmnet_studio.datasets.store import SCHEMA_VERSION, Workspace
 from tests.conftest import data_path
 
 FIXTURE_V2 = Path(__file__).resolve().parent / "fixtures" / "workspace_v2.db"

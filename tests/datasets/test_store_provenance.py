@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import sqlite_utils
 
-from datasets.sample import Dataset, Sample
-from datasets.store import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, Workspace
+from asmnet_studio.datasets.sample import Dataset, Sample
+from asmnet_studio.datasets.store import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, Workspace
 from tests.datasets.store_helpers import make_image
 
 K = 68
@@ -148,8 +148,8 @@ def test_import_writes_ground_truth_pose_sources(tmp_path):
 
 
 def test_the_evaluate_view_takes_only_ground_truth_poses_as_reference(ws):
-    from annotator import evaluation_view as ev
-    from datasets.store import PredictionRow
+    from asmnet_studio.annotator import evaluation_view as ev
+    from asmnet_studio.datasets.store import PredictionRow
 
     w, i = ws
     m = w.register_model("m", "m.pt", "a" * 64, {})

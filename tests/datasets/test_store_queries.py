@@ -1,11 +1,11 @@
-"""datasets.store.queries: the evaluation joins in SQL (one query for the whole workspace) and the one
+"""asmnet_studio.datasets.store.queries: the evaluation joins in SQL (one query for the whole workspace) and the one
 status parser."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from datasets.store import PredictionRow, Workspace, parse_statuses
+from asmnet_studio.datasets.store import PredictionRow, Workspace, parse_statuses
 from tests.datasets.store_helpers import make_image
 
 K = 68
@@ -91,7 +91,7 @@ def test_latest_annotations_of_one_source(ws):
 
 
 def test_the_evaluate_view_reads_the_store_once_per_view(ws):
-    from annotator import evaluation_view as ev
+    from asmnet_studio.annotator import evaluation_view as ev
 
     w, ids, m1, m2 = ws
     pairs, selects = _selects(w, lambda: ev.gather(w, "correction"))
@@ -101,7 +101,7 @@ def test_the_evaluate_view_reads_the_store_once_per_view(ws):
     effort, selects = _selects(w, lambda: ev.correction_effort(w))
     assert len(selects) == 1 and [r[1] for r in effort] == sorted(r[1] for r in effort) == ids[:2]
     assert effort[0][3] == pytest.approx(np.sqrt(2))  # _pts(3) vs _pts(2): every point 1 px off in x and in y
-    from datasets.schemas import IBUG68
+    from asmnet_studio.datasets.schemas import IBUG68
 
     (label, _), selects = _selects(w, lambda: ev.default_choices(w, IBUG68))
     assert len(selects) == 2 and label == "saved corrections"  # one query per reference source

@@ -8,10 +8,10 @@ import os
 import numpy as np
 import pytest
 
-from datasets.errors import UnsafePathError
-from datasets.formats import read_dataset
-from datasets.formats.pts import write_pts
-from datasets.store import NotFoundError, PredictionRow, Workspace
+from asmnet_studio.datasets.errors import UnsafePathError
+from asmnet_studio.datasets.formats import read_dataset
+from asmnet_studio.datasets.formats.pts import write_pts
+from asmnet_studio.datasets.store import NotFoundError, PredictionRow, Workspace
 from tests.datasets.store_helpers import make_image
 
 PTS = np.tile(np.array([[10.0, 12.0]], np.float32), (68, 1)) + np.arange(68, dtype=np.float32)[:, None] * 0.25
@@ -77,8 +77,8 @@ def test_a_symlink_out_of_the_folder_is_one_skipped_entry(tmp_path, fmt):
         for name in ("a", "b", "link"):
             write_pts(d / f"{name}.pts", PTS)
     else:
-        from datasets.formats import write_dataset
-        from datasets.sample import Dataset, Sample
+        from asmnet_studio.datasets.formats import write_dataset
+        from asmnet_studio.datasets.sample import Dataset, Sample
 
         tmp = tmp_path / "coco-src"
         for name in ("a.png", "b.png", "link.png"):
@@ -96,5 +96,5 @@ def test_a_symlink_out_of_the_folder_is_one_skipped_entry(tmp_path, fmt):
         assert "link.png" in str(report.skipped[0]) and "outside the folder" in str(report.skipped[0])
         assert sorted(r.name for r in ws.images()) == ["a.png", "b.png"]
     with pytest.raises(UnsafePathError):  # the check itself still holds
-        from datasets.paths import safe_join
+        from asmnet_studio.datasets.paths import safe_join
         safe_join(d, "link.png")

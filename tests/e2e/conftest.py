@@ -25,11 +25,11 @@ def e2e_predictor():
     """``ASMNET_E2E_WEIGHTS`` when set, else the shipped model when its checkpoint is present, else the
     synthetic stand-in (same API)."""
     if os.environ.get("ASMNET_E2E_WEIGHTS"):
-        from asmnet.predictor import Predictor
+        from asmnet.inference.predictor import Predictor
 
         return Predictor.from_checkpoint(os.environ["ASMNET_E2E_WEIGHTS"])
     try:
-        from asmnet.predictor import Predictor
+        from asmnet.inference.predictor import Predictor
 
         return Predictor.default()
     except Exception:  # no checkpoint yet / torch missing: the editor's mechanics are tested the same way
@@ -48,7 +48,7 @@ class Server:
 
     def start(self):
         import app
-        from annotator.ui import launch_options
+        from asmnet_studio.annotator.ui import launch_options
 
         args = app.parse_args([str(self.db), "--author", self.author])
         self.demo, self.svc = app.create_demo(args, predictor=self.predictor, progress=False)
@@ -79,7 +79,7 @@ def studio_browser():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from annotator import samples
+    from asmnet_studio.annotator import samples
 
     if len(samples.bundled_faces()) < 2:
         pytest.skip("the bundled sample faces (scikit-image, matplotlib) are not installed")
@@ -87,7 +87,7 @@ def server(tmp_path_factory):
     old = os.environ.get("ASMNET_STUDIO_HOME")
     os.environ["ASMNET_STUDIO_HOME"] = str(home)
     db = home / "e2e.db"
-    from datasets.store import Workspace
+    from asmnet_studio.datasets.store import Workspace
 
     with Workspace(db) as ws:
         samples.add_bundled_faces(ws)

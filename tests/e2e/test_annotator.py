@@ -102,8 +102,8 @@ def test_mirror_mode_moves_the_partner(studio_browser, server):
     drag(page, 36, -8, 0)                       # outer corner of the subject's right eye, outwards
     after = points(page)
     d36, d45 = after[36] - before[36], after[45] - before[45]
-    from annotator import editing
-    from datasets.schemas import IBUG68
+    from asmnet_studio.annotator import editing
+    from asmnet_studio.datasets.schemas import IBUG68
 
     _, axis = editing.midline(before, [p for p in IBUG68.flip_pairs if 36 not in p])
     expected = editing.reflect_vector(d36, axis)

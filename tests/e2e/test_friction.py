@@ -85,7 +85,7 @@ def test_reset_then_undo_is_clean_and_shortcuts(studio_browser, server):
 
 
 def test_evaluate_defaults_fit_the_data(studio_browser, server):
-    from annotator import evaluation_view
+    from asmnet_studio.annotator import evaluation_view
 
     page = open_page(studio_browser, server)
     page.get_by_role("tab", name="Evaluate").click()

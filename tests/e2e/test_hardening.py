@@ -35,7 +35,7 @@ def _photo(path) -> np.ndarray:
 
 def _server(tmp_path, make):
     """A workspace holding the one image ``make(path)`` writes, served like app.py does."""
-    from datasets.store import Workspace
+    from asmnet_studio.datasets.store import Workspace
 
     db = tmp_path / "ws.db"
     with Workspace(db) as ws:
@@ -65,7 +65,7 @@ def _colour_at(shot: Image.Image, x: float, y: float) -> np.ndarray:
 
 
 def test_orientation_6_photo_points_sit_on_the_stored_pixels(studio_browser, tmp_path):
-    from datasets.images import exif_orientation, load_image
+    from asmnet_studio.datasets.images import exif_orientation, load_image
 
     photo = tmp_path / "phone.jpg"
     stored = _photo(photo)

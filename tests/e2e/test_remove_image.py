@@ -20,8 +20,8 @@ def _png(path, seed):
 
 
 def test_missing_image_is_marked_and_removed_from_the_queue(studio_browser, tmp_path):
-    from annotator.queue import MISSING_LABEL
-    from datasets.store import Workspace
+    from asmnet_studio.annotator.queue import MISSING_LABEL
+    from asmnet_studio.datasets.store import Workspace
 
     db = tmp_path / "ws.db"
     with Workspace(db) as ws:

@@ -1,11 +1,11 @@
-"""Hand-computed values of evaluation.metrics (the arithmetic is in the comments)."""
+"""Hand-computed values of asmnet_studio.evaluation.metrics (the arithmetic is in the comments)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from datasets.schemas import IBUG68, LandmarkSchema
-from evaluation import metrics
+from asmnet_studio.datasets.schemas import IBUG68, LandmarkSchema
+from asmnet_studio.evaluation import metrics
 
 
 def face68(io_left=(0.0, 0.0), io_right=(10.0, 0.0)) -> np.ndarray:

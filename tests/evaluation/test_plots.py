@@ -6,10 +6,10 @@ import re
 import numpy as np
 import pytest
 
-from datasets.schemas import IBUG68
-from evaluation import plots
-from evaluation.html import report_figures, report_html, thumbnail_data_uri
-from evaluation.report import evaluate
+from asmnet_studio.datasets.schemas import IBUG68
+from asmnet_studio.evaluation import plots
+from asmnet_studio.evaluation.html import report_figures, report_html, thumbnail_data_uri
+from asmnet_studio.evaluation.report import evaluate
 from tests.evaluation.test_report import three_faces
 
 
@@ -88,7 +88,7 @@ def test_plots_module_has_no_metric_logic():
     import inspect
 
     src = inspect.getsource(plots)
-    for word in ("evaluation.metrics", "np.mean", ".mean(", "np.linalg", "searchsorted"):
+    for word in ("asmnet_studio.evaluation.metrics", "np.mean", ".mean(", "np.linalg", "searchsorted"):
         assert word not in src
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation import pose
+from asmnet_studio.evaluation import pose
 
 
 def test_angle_errors_wrap_around():

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datasets.errors import FormatError
-from datasets.sample import Sample
-from evaluation.predictions import (match_predictions, read_predictions, read_predictions_csv,
+from asmnet_studio.datasets.errors import FormatError
+from asmnet_studio.datasets.sample import Sample
+from asmnet_studio.evaluation.predictions import (match_predictions, read_predictions, read_predictions_csv,
                                     write_predictions_csv)
 
 

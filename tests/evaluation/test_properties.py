@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from datasets.schemas import IBUG68
-from evaluation import metrics, pose
+from asmnet_studio.datasets.schemas import IBUG68
+from asmnet_studio.evaluation import metrics, pose
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
 err_values = st.floats(0, 100, allow_nan=False, allow_infinity=False)

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from datasets.schemas import IBUG68, get_schema
-from evaluation.report import Report, default_normaliser, evaluate
+from asmnet_studio.datasets.schemas import IBUG68, get_schema
+from asmnet_studio.evaluation.report import Report, default_normaliser, evaluate
 from tests.evaluation.test_metrics import face68
 
 BASE_KEYS = ["n", "normaliser", "nme", "nme_interocular", "nme_buckets", "nme_balanced", "fr_10", "auc_10"]

@@ -1,1 +1,0 @@
-"""Sub-commands of the ``asmnet`` CLI (see ``asmnet.cli``)."""

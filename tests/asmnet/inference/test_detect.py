@@ -1,0 +1,102 @@
+"""asmnet.inference.detect: the shipped MTCNN (ONNX files + onnxruntime) finds real faces, maps them to the landmark
+box, finds nothing in noise, and the Haar cascades stay a selectable fallback. Real photographs: the public-
+domain pictures of the sample workspace, and AFLW2000-3D test images (skipped where the data is missing)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from asmnet.inference import detect
+from asmnet.inference.crop import landmark_box
+from asmnet_studio.datasets.images import load_image
+
+
+def _iou(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    from asmnet_studio.annotator.samples import REFERENCE_BOXES, bundled_faces
+
+    for path, _, _ in bundled_faces():
+        if path.name == "astronaut.png":
+            return load_image(path), np.asarray(REFERENCE_BOXES[path.name], np.float32)
+    pytest.skip("scikit-image's astronaut.png is not installed")
+
+
+def test_mtcnn_is_the_default_and_ships_its_licence():
+    assert detect.detector_name() == "mtcnn"
+    assert (detect.MTCNN_DIR / "LICENSE").is_file()
+    assert detect.available_detectors()[-1] == "none"
+
+
+def test_finds_the_face_and_maps_it_to_the_landmark_box(astronaut):
+    image, hand_box = astronaut
+    boxes, scores = detect.detect_faces_scored(image)
+    assert len(boxes) >= 1 and scores[0] > 0.9
+    face = detect.face_boxes(image)[0]
+    assert _iou(face, hand_box) > 0.6, (face, hand_box)
+    np.testing.assert_array_equal(face, detect.face_box_from_detection(boxes[0], "mtcnn"))
+
+
+def test_mirrored_image_gives_the_mirrored_box(astronaut):
+    image, _ = astronaut
+    w = image.shape[1]
+    a = detect.detect_faces(image)[0]
+    b = detect.detect_faces(np.ascontiguousarray(image[:, ::-1]))[0]
+    assert _iou(a, [w - b[2], b[1], w - b[0], b[3]]) > 0.8
+
+
+def test_noise_has_no_face_and_bad_input_is_refused():
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    assert detect.detect_faces(noise).shape == (0, 4)
+    assert detect.face_boxes(noise).shape == (0, 4)
+    assert detect.detect_faces(noise[..., 0]).shape == (0, 4)  # grey is accepted
+    with pytest.raises(ValueError, match="uint8"):
+        detect.detect_faces(noise.astype(np.float32))
+    with pytest.raises(ValueError, match="choose one of"):
+        detect.detect_faces(noise, backend="yolo")
+
+
+def test_haar_stays_selectable(astronaut, monkeypatch):
+    if "opencv-haar" not in detect.available_detectors():
+        pytest.skip("this OpenCV has no Haar cascades")
+    image, hand_box = astronaut
+    monkeypatch.setenv("ASMNET_DETECTOR", "opencv-haar")
+    assert detect.detector_name() == "opencv-haar"
+    assert _iou(detect.face_boxes(image)[0], hand_box) > 0.4
+    monkeypatch.setenv("ASMNET_DETECTOR", "nope")
+    with pytest.raises(ValueError, match="ASMNET_DETECTOR"):
+        detect.detector_name()
+
+
+def test_min_face_size_rule():
+    assert detect.min_face_size((450, 450)) == detect.MIN_FACE_PX
+    assert detect.min_face_size((3000, 4000)) == pytest.approx(120.0)
+    assert detect.min_face_size((100, 100), 12) == 12.0
+
+
+@pytest.mark.data
+def test_finds_aflw_test_faces(aflw_dir):
+    """Every 20th AFLW2000-3D test image: the face is found and the landmark-box estimate is close."""
+    from asmnet_studio.datasets.formats import read_dataset
+
+    ds = read_dataset(aflw_dir, "aflw2000", split="test")
+    samples = ds.samples[::20]
+    found, ious = 0, []
+    for s in samples:
+        boxes = detect.face_boxes(load_image(ds.root / s.image))
+        gt = landmark_box(s.points)
+        c = (gt[:2] + gt[2:]) / 2
+        hit = [b for b in boxes if b[0] <= c[0] <= b[2] and b[1] <= c[1] <= b[3]]
+        found += bool(hit)
+        if hit:
+            ious.append(_iou(hit[0], gt))
+    assert found >= 0.9 * len(samples)
+    assert np.median(ious) > 0.6
