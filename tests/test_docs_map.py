@@ -1,0 +1,136 @@
+"""Issue 16: the documentation names code that exists. docs/MAP.md (the rooms, one drag, one pre-label) and the
+other pages are parsed for the names in backticks: every dotted name under one of our import roots must import
+(the longest module prefix) and resolve attribute by attribute; every file path must exist; and every module of
+the rooms must appear on the map, so that a moved, renamed or new module fails here until the pages follow."""
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MAP = REPO / "docs" / "MAP.md"
+#: pages whose names are checked (the map and the pages that point into the code)
+PAGES = [REPO / "README.md", REPO / "asmnet" / "weights" / "MODEL_CARD.md",
+         *sorted((REPO / "docs").glob("*.md")), *sorted((REPO / "bench").glob("*.md"))]
+#: first components of the import names we own
+ROOTS = ("asmnet", "asmnet_studio", "app", "bench")
+#: folders whose every public module the map names (formats/ is summed up as "one module per format")
+ROOMS = ("asmnet/model", "asmnet/training", "asmnet/inference", "asmnet/cli", "datasets", "datasets/store",
+         "evaluation", "annotator")
+FILE_SUFFIXES = (".py", ".md", ".npz", ".json", ".onnx", ".pt", ".toml", ".csv", ".sh", ".db")
+
+FENCE = re.compile(r"^```.*?^```", re.S | re.M)
+SPAN = re.compile(r"`([^`]+)`")
+DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
+FROM_IMPORT = re.compile(r"^from\s+([\w.]+)\s+import\s+([\w\s,]+)$")
+PATH = re.compile(r"^[\w.-]+(?:/[\w.*{},-]+)*/?$")
+
+
+def spans(text: str) -> list[tuple[int, str]]:
+    """(line number, text) of every inline code span outside fenced blocks (a span may wrap a line)."""
+    out = []
+    for m in SPAN.finditer(FENCE.sub(lambda f: "\n" * f.group(0).count("\n"), text)):
+        out.append((text.count("\n", 0, m.start()) + 1, " ".join(m.group(1).split())))
+    return out
+
+
+def code_names(span: str) -> list[str]:
+    """The dotted names under ``ROOTS`` that a span claims exist: ``a.b.c``, ``a.b.f(args)`` -> ``a.b.f``,
+    ``from a.b import C, D`` -> ``a.b.C``, ``a.b.D``; a file name such as ``app.py`` is a path, not a name."""
+    m = FROM_IMPORT.match(span)
+    if m:
+        module = m.group(1)
+        if module.split(".")[0] not in ROOTS:
+            return []
+        return [f"{module}.{name.strip()}" for name in m.group(2).split(",") if name.strip()]
+    m = DOTTED.match(span)
+    if m is None or m.group(0).split(".")[0] not in ROOTS or "/" in span:
+        return []
+    name = m.group(0)
+    return [] if name.endswith(FILE_SUFFIXES) else [name]
+
+
+def file_paths(span: str) -> list[str]:
+    """Repository paths a span names: no spaces, a ``/`` in it, and its first part a top-level entry of the
+    repository (``asmnet/weights/``, ``bench/results/*.json``); a bare file name (``best.pt``) is a name in
+    its context, not checked."""
+    if " " in span or "/" not in span or not PATH.match(span):
+        return []
+    return [span] if (REPO / span.split("/")[0]).exists() and span.split("/")[0] not in {"", "."} else []
+
+
+def resolve(name: str) -> str | None:
+    """None when ``name`` imports and resolves, else why not."""
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):
+        module_name = ".".join(parts[:i])
+        try:
+            obj = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and module_name.startswith(exc.name):
+                continue
+            raise
+        for attr in parts[i:]:
+            if not hasattr(obj, attr):
+                return f"{module_name} has no {'.'.join(parts[i:])!r}"
+            obj = getattr(obj, attr)
+        return None
+    return f"no module {parts[0]!r}"
+
+
+def _expand(path: str) -> list[Path]:
+    if "*" in path:
+        return sorted(REPO.glob(path))
+    if "{" in path:
+        head, rest = path.split("{", 1)
+        choices, tail = rest.split("}", 1)
+        return [p for c in choices.split(",") for p in _expand(head + c + tail)]
+    return [REPO / path]
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.is_file()], ids=lambda p: str(p.relative_to(REPO)))
+def test_every_code_name_resolves(page: Path):
+    text = page.read_text(encoding="utf-8")
+    bad = []
+    for line, span in spans(text):
+        for name in code_names(span):
+            why = resolve(name)
+            if why is not None:
+                bad.append(f"{page.relative_to(REPO)}:{line}: `{name}`: {why}")
+    assert not bad, "names in the docs that the code does not have:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.is_file()], ids=lambda p: str(p.relative_to(REPO)))
+def test_every_file_path_exists(page: Path):
+    text = page.read_text(encoding="utf-8")
+    bad = []
+    for line, span in spans(text):
+        for path in file_paths(span):
+            found = _expand(path)
+            if not found or not all(p.exists() for p in found):
+                bad.append(f"{page.relative_to(REPO)}:{line}: `{path}` does not exist")
+    assert not bad, "paths in the docs that the repository does not have:\n" + "\n".join(bad)
+
+
+def test_the_map_names_every_module_of_the_rooms():
+    words = set(re.findall(r"\w+", MAP.read_text(encoding="utf-8")))
+    missing = [f"{room}/{p.name}" for room in ROOMS for p in sorted((REPO / room).glob("*.py"))
+               if not p.stem.startswith("_") and p.stem not in words]
+    assert not missing, f"docs/MAP.md does not name these modules: {missing}"
+
+
+def test_the_checker_rejects_names_that_do_not_exist():
+    assert resolve("asmnet.inference.prelabel.prelabel_faces") is None
+    assert resolve("asmnet_studio.datasets.store.workspace.Workspace.save_annotation") is None
+    assert resolve("asmnet.inference.prelabel.no_such_function") is not None
+    assert resolve("asmnet.no_such_room.prelabel") is not None
+    assert code_names("from asmnet_studio.datasets.store import Workspace, ConflictError") == [
+        "asmnet_studio.datasets.store.Workspace", "asmnet_studio.datasets.store.ConflictError"]
+    assert code_names("asmnet.model.asm.ShapeModel.constrain(points, pinned=...)") == [
+        "asmnet.model.asm.ShapeModel.constrain"]
+    assert code_names("app.py") == [] and file_paths("asmnet/weights/asmnet68.pt") == ["asmnet/weights/asmnet68.pt"]
+    assert code_names("app.py --import DIR") == [] and file_paths("~/.cache/x") == []
+    assert code_names("from datasets import load_dataset") == []
