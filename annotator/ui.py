@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from asmnet_studio.annotator import editing, editor, evaluation_view, handlers as h, queue as queue_view
+from asmnet_studio.annotator import editing, editor, evaluation_view, handlers as h, queue as queue_view, session
 from asmnet_studio.annotator.editing import EditState
 from asmnet_studio.datasets.formats import format_names
 from asmnet_studio.evaluation.metrics import NORMALISERS
@@ -37,7 +37,7 @@ def launch_options() -> dict:
             "share": False, "app_kwargs": app_kwargs()}
 
 
-def build_app(svc: h.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
+def build_app(svc: session.Services, *, title: str = "ASMNet Studio") -> gr.Blocks:
     """The whole app for one workspace. ``svc`` holds the store, predictor and shape model."""
     ws_name = str(svc.store.path) if svc.store.path else "in-memory workspace"
     model_name = getattr(svc.predictor, "name", "model")

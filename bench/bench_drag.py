@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         predictor = e2e_predictor()
     demo, svc = app.create_demo(app.parse_args([str(db), "--author", "bench"]), predictor=predictor, progress=False)
-    from asmnet_studio.annotator import handlers
+    from asmnet_studio.annotator.handlers import edit as handlers   # on_drag looks _on_drag up here
 
     server_ms: list[float] = []
     inner = handlers._on_drag

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 import app
-from asmnet_studio.annotator import handlers as h
+from asmnet_studio.annotator import handlers as h, session
 from tests.annotator import synthetic
 
 
@@ -113,13 +113,13 @@ def test_import_of_a_plain_folder_prelabels_every_face(tmp_path, monkeypatch, ca
         assert two[:2] == ["two.jpg · face 1 of 2", "two.jpg · face 2 of 2"] or len(two) > 2
         # the editor says so, shows no points, and a box typed by a person gets the face its points
         x = next(r for r in recs if r.name == "x.png")
-        state = h.load_state(svc, x.id)
+        state = session.load_state(svc, x.id)
         assert state.num_points == 0 and "No face found" in h.info_markdown(svc, state)
         _, new = h.on_rerun(svc, state, 20, 20, 100, 100)
         assert new.points.shape == (68, 2) and svc.store.image(x.id).box_source == "hand"
         # switching between the faces of a picture
         first = next(r for r in recs if r.name == "two.jpg" and r.face == 0)
-        view = h.on_face_step(svc, h.load_state(svc, first.id), order, 1)
+        view = h.on_face_step(svc, session.load_state(svc, first.id), order, 1)
         assert view[1].image_id != first.id and svc.store.image(view[1].image_id).sha256 == first.sha256
     finally:
         svc.store.close()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from asmnet_studio.annotator import evaluation_view as ev, handlers as h
+from asmnet_studio.annotator import evaluation_view as ev, handlers as h, session
 from asmnet_studio.datasets.schemas import IBUG68
 from asmnet_studio.datasets.store import PredictionRow, Workspace
 from tests.annotator import synthetic
@@ -104,7 +104,7 @@ def test_effort_uses_the_prediction_before_the_correction(tmp_path):
 
 def test_compare_handler(ws, tmp_path):
     store, a, b, ids, _ = ws
-    svc = h.Services(store=store, predictor=synthetic.FakePredictor(), shape_model=None, author="t",
+    svc = session.Services(store=store, predictor=synthetic.FakePredictor(), shape_model=None, author="t",
                      upload_dir=tmp_path / "up")
     msg, ced, lm, effort = h.on_compare(svc, a, b, "saved corrections", "interocular")
     assert "3 image(s)" in msg and len(ced.data) == 2 and len(lm.data) == 2 and len(effort.data[0].x) == 6
@@ -121,7 +121,7 @@ def test_compare_handler(ws, tmp_path):
 def test_compare_handler_with_one_model(tmp_path):
     store = Workspace(tmp_path / "ws.db")
     store.register_model("only", "m.pt", "d" * 64, {})
-    svc = h.Services(store=store, predictor=synthetic.FakePredictor(), shape_model=None, author="t",
+    svc = session.Services(store=store, predictor=synthetic.FakePredictor(), shape_model=None, author="t",
                      upload_dir=tmp_path / "up")
     msg, ced, lm, effort = h.on_compare(svc, None, None, "saved corrections", "interocular")
     assert "needs two" in msg

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from asmnet_studio.annotator import editing, editor, handlers as h, queue as queue_view
+from asmnet_studio.annotator import editing, editor, handlers as h, queue as queue_view, session
 from asmnet_studio.datasets.store import Workspace
 from tests.annotator import synthetic
 
@@ -27,29 +27,29 @@ def svc(tmp_path, model):
         f = tmp_path / f"face{i}.png"
         Image.fromarray(rng.integers(0, 255, (240, 200 + 10 * i, 3), dtype=np.uint8)).save(f)
         store.add_image(f, split="train" if i else "test", box=(40, 40, 160, 200))
-    s = h.Services(store=store, predictor=synthetic.FakePredictor(model), shape_model=model, author="tester",
+    s = session.Services(store=store, predictor=synthetic.FakePredictor(model), shape_model=model, author="tester",
                    upload_dir=tmp_path / "uploads")
     yield s
     store.close()
 
 
 def test_open_prelabels_once(svc):
-    state = h.load_state(svc, 1)
+    state = session.load_state(svc, 1)
     assert svc.predictor.calls == 1 and state.points.shape == (68, 2) and state.base_version is None
     assert state.url.startswith("/gradio_api/file=") and state.width == 200
-    h.load_state(svc, 1)
+    session.load_state(svc, 1)
     assert svc.predictor.calls == 1, "the stored prediction is reused"
     assert svc.store.latest_prediction(1).box is not None
 
 
 def test_prelabel_new_faces_with_progress(svc):
     seen = []
-    assert h.prelabel_new_faces(svc, lambda i, n: seen.append((i, n))) == 3
-    assert seen[0] == (0, 3) and seen[-1] == (3, 3) and h.prelabel_new_faces(svc) == 0
+    assert session.prelabel_new_faces(svc, lambda i, n: seen.append((i, n))) == 3
+    assert seen[0] == (0, 3) and seen[-1] == (3, 3) and session.prelabel_new_faces(svc) == 0
 
 
 def test_drag_event_moves_point_and_refits(svc):
-    state = h.load_state(svc, 1)
+    state = session.load_state(svc, 1)
     p = state.points[8].copy()
     evt = gr.EventData(None, {"index": 8, "x": float(p[0] + 4), "y": float(p[1] + 9)})
     html, new = h.on_drag(svc, state, 1.0, False, evt)
@@ -61,9 +61,9 @@ def test_drag_event_moves_point_and_refits(svc):
 
 
 def test_save_versions_and_conflict(svc):
-    a = h.load_state(svc, 2)
+    a = session.load_state(svc, 2)
     a = editing.move_point(a, 30, *(a.points[30] + 3), stiffness=0)
-    a = h.save(svc, a)
+    a = session.save(svc, a)
     assert a.base_version == 1 and not a.dirty and a.status == "in_progress"
     ann = svc.store.latest(2)
     assert ann.author == "tester" and ann.source == "correction" and np.array_equal(ann.points, a.points)
@@ -75,7 +75,7 @@ def test_save_versions_and_conflict(svc):
         h.on_save(svc, b, [1, 2, 3])
     assert len(svc.store.history(2)) == 1
     # reopening shows exactly what was saved, with the hand-placed point remembered
-    again = h.load_state(svc, 2)
+    again = session.load_state(svc, 2)
     assert np.array_equal(again.points, a.points) and again.touched == (30,) and again.base_version == 1
     _, done, _ = h.on_save(svc, again, [2], status="done")
     assert done.status == "done" and svc.store.latest(2).version == 2
@@ -86,7 +86,7 @@ def test_step_asks_before_leaving_unsaved_edits(svc):
     what it says; a step past the last face says that it wraps."""
     table, order, counts = h.queue_rows(svc, "all images", "image order")
     assert order == [1, 2, 3]
-    out = h.on_open(svc, h.load_state(svc, 1), 1, order)
+    out = h.on_open(svc, session.load_state(svc, 1), 1, order)
     state = editing.move_point(out[1], 0, 5, 5, stiffness=0)
     out = h.on_step(svc, state, order, 1)
     n = len(h.VIEW_OUTPUTS)
@@ -104,16 +104,16 @@ def test_step_asks_before_leaving_unsaved_edits(svc):
     orig = gr.Info
     gr.Info = lambda msg, *a, **k: infos.append(msg)
     try:
-        last = h.on_step(svc, h.load_state(svc, 3), order, 1)
+        last = h.on_step(svc, session.load_state(svc, 3), order, 1)
         assert last[1].image_id == 1 and any("last face" in m for m in infos)
-        done = h.on_done(svc, h.load_state(svc, 2), order)
+        done = h.on_done(svc, session.load_state(svc, 2), order)
         assert done[1].image_id == 3 and svc.store.latest(2).status == "done"
-        far = h.on_goto(svc, h.load_state(svc, 1), order, 3)
+        far = h.on_goto(svc, session.load_state(svc, 1), order, 3)
         assert far[1].image_id == 3
     finally:
         gr.Info = orig
     with pytest.raises(gr.Error, match="from 1 to 3"):
-        h.on_goto(svc, h.load_state(svc, 1), order, 7)
+        h.on_goto(svc, session.load_state(svc, 1), order, 7)
 
 
 def test_user_errors_say_what_to_do_without_a_server_traceback(svc):
@@ -132,24 +132,24 @@ def test_user_errors_say_what_to_do_without_a_server_traceback(svc):
 
 
 def test_imported_ground_truth_is_not_called_the_models(svc):
-    state = h.load_state(svc, 1)
+    state = session.load_state(svc, 1)
     assert h.view(svc, state, [1])[1].origin == "model prediction"
     pts = state.points + 3
     svc.store.save_annotation(1, pts, author="import", source="ground_truth", status="todo",
                              base_version=None)
-    html, opened = h.view(svc, h.load_state(svc, 1), [1])[:2]
+    html, opened = h.view(svc, session.load_state(svc, 1), [1])[:2]
     assert opened.origin == "imported ground truth" and opened.confidence is None
     assert "points: imported ground truth" in html and "lm-lowconf" not in html
     assert "model prediction" not in html
 
 
 def test_queue_filter_and_least_certain_first(svc):
-    h.prelabel_new_faces(svc)
+    session.prelabel_new_faces(svc)
     q = svc.store.queue()
     v = queue_view.view(q, "all images", queue_view.DEFAULT_SORT)
     unc = v["uncertainty"].tolist()
     assert unc == sorted(unc, reverse=True)
-    h.save(svc, h.load_state(svc, 3), "done")
+    session.save(svc, session.load_state(svc, 3), "done")
     _, order, _ = h.queue_rows(svc, "to do", "image order")
     assert order == [1, 2]
     assert queue_view.step([4, 7, 9], 7, 1) == 9 and queue_view.step([4, 7, 9], 9, 1) == 4
@@ -159,7 +159,7 @@ def test_queue_filter_and_least_certain_first(svc):
 
 
 def test_visibility_select_undo(svc):
-    state = h.load_state(svc, 1)
+    state = session.load_state(svc, 1)
     html, state, text, vis = h.on_select_point(svc, state, gr.EventData(None, {"index": 36}))
     assert "#36" in text and vis == "visible" and "lm-selected" in html
     html, state = h.on_visibility(svc, state, "occluded")
@@ -171,7 +171,7 @@ def test_visibility_select_undo(svc):
 
 
 def test_rerun_in_a_new_box_is_undoable(svc):
-    state = h.load_state(svc, 1)
+    state = session.load_state(svc, 1)
     html, new = h.on_rerun(svc, state, 20, 30, 120, 150)
     assert new.box == (20.0, 30.0, 120.0, 150.0) and not np.allclose(new.points, state.points)
     assert np.allclose(editing.undo(new).points, state.points) and editing.undo(new).box == state.box
@@ -180,9 +180,9 @@ def test_rerun_in_a_new_box_is_undoable(svc):
 
 
 def test_export_zip_contains_the_correction(svc, tmp_path):
-    state = h.load_state(svc, 1)
+    state = session.load_state(svc, 1)
     state = editing.move_point(state, 8, 77.25, 199.5, stiffness=0)
-    h.save(svc, state, "done")
+    session.save(svc, state, "done")
     with pytest.raises(gr.Error, match="nothing to export"):
         h.on_export(svc, "pts", ["reviewed"])
     path, msg = h.on_export(svc, "pts", ["done"])
@@ -198,26 +198,26 @@ def test_export_zip_contains_the_correction(svc, tmp_path):
 
 
 def test_evaluate_with_and_without_corrections(svc):
-    h.prelabel_new_faces(svc)
+    session.prelabel_new_faces(svc)
     out = h.on_evaluate(svc, "saved corrections", "interocular")
     assert "Nothing to evaluate" in out[0] and out[5] == []
     for i in (1, 2):
-        s = h.load_state(svc, i)
-        h.save(svc, editing.move_point(s, 8, *(s.points[8] + [0, 6]), stiffness=0))
+        s = session.load_state(svc, i)
+        session.save(svc, editing.move_point(s, 8, *(s.points[8] + [0, 6]), stiffness=0))
     summary, ced, fr, lm, pose, gallery, ids = h.on_evaluate(svc, "saved corrections", "interocular")
     assert "2 of 3 images" in summary and len(gallery) == 2 and set(ids) == {1, 2}
     assert ced.data and lm.data
     # these corrections have no ground-truth pose, so they carry no pose label (never the model's own estimate):
     # there is no pose error to plot
     assert not pose.data
-    view = h.on_gallery_select(svc, h.load_state(svc, 3), ids, [1, 2, 3], gr.SelectData(None, {"index": 0, "value": None}))
+    view = h.on_gallery_select(svc, session.load_state(svc, 3), ids, [1, 2, 3], gr.SelectData(None, {"index": 0, "value": None}))
     assert view[1].image_id == ids[0]
 
 
 def test_upload_copies_and_prelabels(svc, tmp_path):
     f = tmp_path / "new.png"
     Image.fromarray(np.full((100, 120, 3), 128, np.uint8)).save(f)
-    ids = h.add_uploads(svc, [str(f)])
+    ids = session.add_uploads(svc, [str(f)])
     assert svc.store.image_path(ids[0]).parent == svc.upload_dir
     # a blank picture has no face: nothing is guessed, the face waits for a box
     assert svc.store.latest_prediction(ids[0]) is None and svc.store.image(ids[0]).box_source == "not_found"
@@ -276,10 +276,8 @@ def test_a_correction_never_stores_the_models_pose_as_its_label(svc):
     gt_pose = (30.0, -4.0, 2.0)
     svc.store.save_annotation(2, np.full((68, 2), 100.0, np.float32), author="import", base_version=None,
                               source="ground_truth", status="todo", pose=gt_pose)
-    from asmnet_studio.annotator import session
-
     for image_id, expected in ((1, None), (2, gt_pose)):
-        state = h.load_state(svc, image_id)
+        state = session.load_state(svc, image_id)
         p = state.points[8]
         _, moved = h.on_drag(svc, state, 1.0, False,
                              gr.EventData(None, {"index": 8, "x": float(p[0] + 3), "y": float(p[1])}))

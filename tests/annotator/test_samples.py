@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import app
-from asmnet_studio.annotator import handlers as h, samples
+from asmnet_studio.annotator import handlers as h, samples, session
 from asmnet_studio.annotator.queue import DEFAULT_FILTER, DEFAULT_SORT
 from asmnet.inference.crop import landmark_box
 
@@ -40,7 +40,7 @@ def test_sample_workspace_first_face_is_well_prelabelled(tmp_path, monkeypatch):
             iou = _iou(landmark_box(pred.points), samples.REFERENCE_BOXES[r.path.name])
             assert iou > 0.6, (r.path.name, iou)
         _, order, _ = h.queue_rows(svc, DEFAULT_FILTER, DEFAULT_SORT)
-        first = h.load_state(svc, order[0])
+        first = session.load_state(svc, order[0])
         assert _iou(landmark_box(first.points), samples.REFERENCE_BOXES[first.name]) > 0.6
         # the editor opens zoomed on the points shown: its view is the face box's square widened 1.8 times
         b = np.asarray(first.box, np.float64)
