@@ -6,11 +6,13 @@
 
 For ``onnx-int8`` (the default) the graph is quantised statically (``asmnet.inference.fast.quantise_static``) with
 ranges calibrated on the network inputs of ``--calibration-faces`` faces of the checkpoint's *training part*
-(its card's data, split, validation fraction and seed: the faces it was trained on, never its validation or
+(its card's data and split less its validation faces: the faces it was trained on, never its validation or
 test faces), plain and mirrored exactly as the predictor feeds them. It is then checked on the validation
-part against the float graph through the whole predictor path: if the balanced NME moves by more than
-``asmnet.inference.fast.NME_TOLERANCE`` the int8 runtime is refused and the float ``onnx`` runtime is written instead
-(the sidecar records the figures either way). The release writes beside the checkpoint and removes the
+faces (``asmnet.training.validation_set``: the names in its card, else in ``<stem>.validation.txt`` beside it,
+as for the shipped model, else drawn again with the card's fraction and seed) against the float graph through
+the whole predictor path: if the balanced NME moves by more than ``asmnet.inference.fast.NME_TOLERANCE`` the int8
+runtime is refused and the float ``onnx`` runtime is written instead (the sidecar records the figures and where
+the validation set came from either way). The release writes beside the checkpoint and removes the
 runtime files of the other backend there, so exactly one runtime ships with it.
 """
 from __future__ import annotations
@@ -73,23 +75,19 @@ class _Recorder:
         return self.model.run_numpy(x)
 
 
-def _faces(cfg: dict[str, Any]):
-    """(dataset, train indices, validation indices) of the checkpoint's training split, as training chose them."""
-    import numpy as np
-
-    from asmnet.training.data import FaceArrays, split_validation
+def _faces(cfg: dict[str, Any], ckpt: Path, card: dict[str, Any]):
+    """(dataset, train indices, validation indices, where the validation set came from) of the checkpoint's
+    training split: its recorded validation faces, else drawn again as training drew them
+    (``asmnet.training.validation_set.checkpoint_split``)."""
+    from asmnet.training.validation_set import checkpoint_split, training_poses
     from asmnet_studio.datasets.formats import read_dataset
 
     ds = read_dataset(cfg["data"], cfg["format"], split=cfg["split"])
     if not ds.samples:
         raise ValueError(f"{cfg['data']}: no samples in split {cfg['split']!r}")
-    pose = np.stack([np.zeros(3, np.float32) if s.pose is None else np.asarray(s.pose, np.float32)
-                     for s in ds.samples])
-    k = ds.samples[0].num_points
-    stub = FaceArrays(np.zeros((len(pose), 1, 1, 3), np.uint8), np.zeros((len(pose), k, 2), np.float32), pose,
-                      np.ones(len(pose), bool), [s.image for s in ds.samples], ds.schema)
-    tr, val = split_validation(stub, cfg["val_fraction"], cfg["seed"])
-    return ds, tr, val
+    tr, val, source = checkpoint_split([s.image for s in ds.samples], training_poses(ds.samples), ckpt, card,
+                                       cfg["val_fraction"], cfg["seed"])
+    return ds, tr, val, source
 
 
 def _predict(predictor, ds, idx):
@@ -148,12 +146,13 @@ def run(args: argparse.Namespace) -> int:
         from asmnet.inference.predictor import Predictor
 
         obj = load_checkpoint(ckpt)
-        cfg = _train_config(dict(obj.get("card") or {}), args)
-        ds, tr, val = _faces(cfg)
+        card = dict(obj.get("card") or {})
+        cfg = _train_config(card, args)
+        ds, tr, val, val_source = _faces(cfg, ckpt, card)
         rng = np.random.default_rng(cfg["seed"])
         cal_idx = np.sort(rng.choice(tr, min(args.calibration_faces, len(tr)), replace=False))
         print(f"calibrating on {len(cal_idx)} training faces of {cfg['data']} (split {cfg['split']}, validation "
-              f"fraction {cfg['val_fraction']}, seed {cfg['seed']}); checking on {len(val)} validation faces",
+              f"fraction {cfg['val_fraction']}, seed {cfg['seed']}); checking on {len(val)} validation faces ({val_source})",
               file=sys.stderr)
         pf = Predictor.from_checkpoint(ckpt, backend="torch")
         size = pf.input_size
@@ -167,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
                             method=quant["calibration_method"], exclude=tuple(quant["excluded_nodes"]))
         gt = np.stack([ds.samples[i].points for i in val])
         gt_pose = np.stack([np.zeros(3) if ds.samples[i].pose is None else ds.samples[i].pose for i in val])
-        check: dict[str, Any] = {"faces": int(len(val)), "split": f"validation part of {cfg['split']}"}
+        check: dict[str, Any] = {"faces": int(len(val)), "split": f"validation part of {cfg['split']}",
+                                 "validation_set": val_source}
         for name, g in (("float", graph), ("int8", q)):
             pf.model = OrtModel(g, size, num_points=pf.schema.num_points)
             p, pose, unc, _ = _predict(pf, ds, val)

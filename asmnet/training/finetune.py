@@ -81,8 +81,9 @@ def finetune_from_workspace(workspace: str | Path | Workspace, init: str | Path,
     import torch
 
     from asmnet.model.checkpoint import build_model, file_sha256, load_checkpoint, load_shape_model, save_checkpoint
-    from asmnet.training.data import cache_size_for, cached_faces, split_validation
+    from asmnet.training.data import cache_size_for, cached_faces
     from asmnet.training.train import evaluate_faces, train
+    from asmnet.training.validation_set import checkpoint_split
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace, create=False)
     ws_name = str(ws.path.resolve()) if ws.path is not None else "in-memory workspace"
@@ -119,7 +120,8 @@ def finetune_from_workspace(workspace: str | Path | Workspace, init: str | Path,
     flip = bool(best_card.get("flip_tta", False))
     device = torch.device("cuda" if cfg.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
     faces = cached_faces(ds, cfg.cache_dir, cache_size_for(cfg.input_size))
-    _, val_idx = split_validation(faces, cfg.val_fraction, cfg.seed)
+    _, val_idx, _ = checkpoint_split(faces.names, faces.pose, result.best_checkpoint, best_card, cfg.val_fraction,
+                                     cfg.seed)
     # the workspace's faces come first in ``ds`` (a merge re-roots names but keeps that order)
     ws_names = {s.image for s in ds.samples[:len(wsd.image_ids)]}
     ws_val = np.array([i for i in val_idx if faces.names[i] in ws_names], dtype=np.int64)

@@ -2,8 +2,9 @@
 
 Steps:
 1. load ``best.pt`` of a training run (selected on validation) and write ``asmnet/weights/asmnet68.pt``
-   (fp16 weights, the shape model refitted on the run's training part, the card), plus
-   ``shape_model68.npz``;
+   (fp16 weights, the shape model refitted on the run's training part, the card with the validation faces'
+   names), plus ``shape_model68.npz`` and ``asmnet68.validation.txt`` (the run's validation faces: recorded in
+   its card, else drawn again, ``asmnet.training.validation_set``);
 2. decide flip test-time averaging on the *validation* part (never on test) through the full predictor
    path (image -> crop -> network -> image pixels);
 3. evaluate the shipped file with a fresh ``Predictor`` on the chosen split (GT landmark boxes) with the
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from asmnet.model.asm import ShapeModel
     from asmnet.model.checkpoint import build_model, load_checkpoint, save_checkpoint
-    from asmnet.training.data import cache_size_for, cached_faces, split_validation
+    from asmnet.training.data import cache_size_for, cached_faces
+    from asmnet.training.validation_set import checkpoint_split, validation_file, write_names
     from asmnet.inference.predictor import Predictor
     from asmnet_studio.datasets.formats import read_dataset
     from asmnet_studio.datasets.schemas import get_schema
@@ -104,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     # the run's training part (same split and seed as training) for the shape model and validation
     ds_train = read_dataset(cfg["data"], cfg["format"], split=cfg["split"])
     faces = cached_faces(ds_train, cfg["cache_dir"], cache_size_for(int(cfg["input_size"])))
-    tr_idx, val_idx = split_validation(faces, cfg["val_fraction"], cfg["seed"])
+    tr_idx, val_idx, val_source = checkpoint_split(faces.names, faces.pose, run / "best.pt", obj["card"],
+                                                   cfg["val_fraction"], cfg["seed"])
+    print(f"validation faces: {len(val_idx)}, {val_source}", file=sys.stderr)
     schema = get_schema(ds_train.schema)
     shapes = np.stack([ds_train.samples[i].points for i in tr_idx])
     shape_model = ShapeModel.fit(shapes, args.shape_variance, schema=schema.name,
@@ -126,11 +130,15 @@ def main(argv: list[str] | None = None) -> int:
         p, q, u, _ = predict_split(pr, val_ds)
         val[flip] = metrics(p, val_gt, q, val_pose, schema.name, uncertainty=u)
     flip_tta = val[True]["nme_balanced"] < val[False]["nme_balanced"]
+    val_names = [faces.names[i] for i in val_idx]
     card.update({"name": args.name, "flip_tta": bool(flip_tta), "flip_tta_decided_on": "validation (full predictor path)",
-                 "validation": {"no_flip": val[False], "flip": val[True]}})
+                 "validation": {"no_flip": val[False], "flip": val[True]}, "validation_names": val_names})
     tmp.unlink()
     final = weights / f"{args.name}.pt"
     save_checkpoint(final, model, obj["config"], shape_model=shape_model, card=card, half=True)
+    write_names(validation_file(final), val_names,
+                f"The {len(val_names)} validation faces of {final.name} (split {cfg['split']!r} of {cfg['data']}), "
+                f"never trained on: {val_source}.")
 
     # fresh evaluation of the shipped file
     t0 = time.time()

@@ -171,8 +171,8 @@ def _precision(amp: str, device: torch.device) -> tuple[torch.dtype | None, torc
 
 
 def setup_run(cfg: TrainConfig, proc: Process, out: Path, dataset, shape_model: ShapeModel | None) -> RunSetup:
-    """Data and validation split, shape model (fitted on the training part unless given; saved), ASM loss,
-    network with its initial weights, optimiser and precision."""
+    """Data and validation split (its image names go into the card), shape model (fitted on the training part
+    unless given; saved), ASM loss, network with its initial weights, optimiser and precision."""
     faces, schema = _load_faces(cfg, dataset, proc)
     tr_idx, val_idx = split_validation(faces, cfg.val_fraction, cfg.seed)
     train_faces = faces.subset(tr_idx)
@@ -197,7 +197,9 @@ def setup_run(cfg: TrainConfig, proc: Process, out: Path, dataset, shape_model: 
                  "split": cfg.split, "train_faces": int(n_train), "val_faces": int(len(val_idx))},
                  "parameters": count_parameters(model), "shape_model_components": shape_model.num_components,
                  "asm_loss_components": projector.num_components if projector else 0, "world_size": proc.world,
-                 "device": str(proc.device), "torch": str(torch.__version__), "initialisation": init_info}
+                 "device": str(proc.device), "torch": str(torch.__version__), "initialisation": init_info,
+                 # by name, so later checks use exactly these faces (asmnet.training.validation_set)
+                 "validation_names": [faces.names[i] for i in val_idx]}
     return RunSetup(proc=proc, out=out, train_faces=train_faces,
                     val_faces=faces.subset(val_idx) if len(val_idx) else None, shape_model=shape_model,
                     criterion=ASMLoss(projector, schedule, cfg.pose_weight), model=model, opt=opt,

@@ -8,10 +8,12 @@ import numpy as np
 import torch
 
 from asmnet.model.asm import ShapeModel
+from asmnet.model.checkpoint import load_checkpoint
 from asmnet.training.data import AugmentConfig, FaceArrays, make_batch
 from asmnet.model.losses import AlphaSchedule, ASMLoss, ShapeProjector
 from asmnet.model.network import create_model
 from asmnet.training.train import TrainConfig, train
+from asmnet_studio.datasets.formats import read_dataset
 from tests.asmnet.conftest import synthetic_face_image, synthetic_shapes
 import pytest
 
@@ -54,6 +56,11 @@ def test_train_loop_writes_checkpoints_log_and_resumes(tmp_path, synthetic_datas
     assert [r["epoch"] for r in lines] == [1, 2]
     assert {"train_loss", "val_nme_balanced", "val_pose_mae", "lr", "alpha"} <= set(lines[0])
     assert (tmp_path / "run" / "shape_model.npz").is_file()
+    # the validation faces are recorded by name (asmnet.training.validation_set), the 4 of 20 it drew
+    card = load_checkpoint(res.best_checkpoint)["card"]
+    assert len(card["validation_names"]) == card["dataset"]["val_faces"] == 4
+    assert set(card["validation_names"]) < {s.image for s in read_dataset(synthetic_dataset, "aflw2000",
+                                                                          split="train").samples}
     cfg.epochs = 3
     cfg.resume = True
     train(cfg)
