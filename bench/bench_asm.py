@@ -67,7 +67,7 @@ def _inputs(sm, n: int, pinned_count: int, rng: np.random.Generator) -> list[tup
     if loaded is not None:
         shapes = [s.points.astype(np.float64) for s in loaded[1]]
     else:
-        from asmnet.model.asm import Similarity
+        from asmnet.model.procrustes import Similarity
 
         sd = np.sqrt(sm.eigenvalues)
         shapes = [sm.reconstruct(rng.normal(size=sm.num_components) * sd, Similarity(300.0, 0.1, np.array([200.0, 200.0])))

@@ -291,27 +291,13 @@ class Predictor:
         qf = q[b:] * np.float32([-1.0, 1.0, -1.0])
         return p[:b], q[:b], pf, qf
 
-    def _mahalanobis(self, points: np.ndarray) -> np.ndarray | None:
-        """(B,) ``ShapeModel.mahalanobis`` of (B, K, 2) shapes in one batched projection; None without a
-        shape model of K points."""
-        sm = self.shape_model
-        if sm is None or sm.num_points != points.shape[1] or not len(points):
-            return None
-        p = np.asarray(points, np.float64)
-        b, scale, angle, t = sm.project_batch(p)
-        d2 = np.sum(b ** 2 / sm.eigenvalues, axis=1)
-        if sm.residual_variance > 0:
-            c, s = np.cos(angle), np.sin(angle)
-            rot = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)          # (B, 2, 2)
-            model_frame = np.einsum("bki,bij->bkj", p - t[:, None], rot) / scale[:, None, None]
-            inst = sm.mean[None] + (b @ sm.components).reshape(len(p), -1, 2)
-            d2 = d2 + np.sum((model_frame - inst) ** 2, axis=(1, 2)) / sm.residual_variance
-        return np.sqrt(d2)
-
     def _uncertainties(self, points: np.ndarray, disagreement: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(B,) uncertainty (``asmnet.inference.uncertainty.face_uncertainty`` on the whole batch) and (B,) Mahalanobis
-        distance (None without a shape model) of (B, K, 2) points with (B, K) flip disagreement."""
-        maha = self._mahalanobis(points)
+        distance (``ShapeModel.mahalanobis``; None without a shape model of K points) of (B, K, 2) points with
+        (B, K) flip disagreement."""
+        sm = self.shape_model
+        maha = (sm.mahalanobis(points) if sm is not None and sm.num_points == points.shape[1] and len(points)
+                else None)
         return np.asarray(face_uncertainty(disagreement, maha, points.shape[1]), np.float64).reshape(-1), maha
 
     # ------------------------------------------------------------------ public API

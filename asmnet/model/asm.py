@@ -14,10 +14,12 @@ shape that keeps the points the user pinned where they are).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from asmnet.model import shape_model_file
+from asmnet.model.procrustes import Similarity, as_complex, as_xy, procrustes_align, similarity_basis, similarity_lsq
 
 #: bound on each coefficient in standard deviations (|b_j| <= LIMIT_SD * sqrt(lambda_j))
 LIMIT_SD = 3.0
@@ -26,119 +28,6 @@ CLAMP_MODES = ("box", "ellipse")
 CONSTRAIN_METHODS = ("conditional", "legacy")
 #: quantiles of held-out ground-truth distances that become the "unusual" / "implausible" thresholds
 PLAUSIBILITY_QUANTILES = (0.97, 0.995)
-FORMAT_TAG = "asmnet-shape-model"
-FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Similarity:
-    """A 2-D similarity transform ``y = scale * x @ R(angle).T + translation``.
-
-    Attributes:
-        scale: float, image pixels per model unit.
-        angle: float, radians (counter-clockwise in x-right / y-up terms, i.e. clockwise on screen).
-        translation: (2,) float, pixels.
-    """
-
-    scale: float
-    angle: float
-    translation: np.ndarray
-
-    @property
-    def matrix(self) -> np.ndarray:
-        """(2, 2) scale * rotation."""
-        c, s = np.cos(self.angle), np.sin(self.angle)
-        return self.scale * np.array([[c, -s], [s, c]])
-
-    def apply(self, points: np.ndarray) -> np.ndarray:
-        """(K, 2) model-frame points -> (K, 2) image points."""
-        return points @ self.matrix.T + self.translation
-
-    def invert(self, points: np.ndarray) -> np.ndarray:
-        """(K, 2) image points -> (K, 2) model-frame points."""
-        return (points - self.translation) @ np.linalg.inv(self.matrix).T
-
-
-def _complex(points: np.ndarray) -> np.ndarray:
-    """(..., K, 2) x, y -> (..., K) complex x + iy."""
-    return points[..., 0] + 1j * points[..., 1]
-
-
-def _xy(z: np.ndarray) -> np.ndarray:
-    """(..., K) complex -> (..., K, 2) float64 x, y."""
-    return np.stack([z.real, z.imag], -1)
-
-
-def similarity_lsq(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """The weighted least-squares similarity taking ``src`` onto ``dst``, in closed form: the one similarity
-    solver of the project (Procrustes alignment, ``closest_plausible``, the ``constrain`` fit).
-
-    Points are complex numbers x + iy, so a similarity is ``dst ~ z * src + t`` with ``z = scale * e^(i angle)``.
-
-    Args:
-        src, dst: (..., K) complex point sets (``src`` and ``dst`` broadcast against each other).
-        weights: (K,) non-negative weights (not all zero), or None for all ones.
-    Returns:
-        (z, t): complex arrays of shape (..., 1); ``Similarity(abs(z), angle(z), (t.real, t.imag))``. A
-        source whose points all coincide gets z = 0.
-    """
-    w = np.ones(src.shape[-1]) if weights is None else np.asarray(weights, dtype=np.float64)
-    ws = w.sum()
-    mu_s = (w * src).sum(-1, keepdims=True) / ws
-    mu_d = (w * dst).sum(-1, keepdims=True) / ws
-    s0 = src - mu_s
-    z = (w * s0.conj() * (dst - mu_d)).sum(-1, keepdims=True) / np.maximum((w * np.abs(s0) ** 2).sum(-1, keepdims=True),
-                                                                          1e-300)
-    return z, mu_d - z * mu_s
-
-
-def similarity_basis(mean: np.ndarray) -> np.ndarray:
-    """(2K, 4) orthonormal basis of what a similarity does to the (K, 2) ``mean`` (flattened x0, y0, x1 ...):
-    scale, 90-degree turn, x shift, y shift. Shape coefficients live orthogonal to it."""
-    k = mean.shape[0]
-    turn = np.stack([-mean[:, 1], mean[:, 0]], 1).reshape(-1)
-    q, _ = np.linalg.qr(np.stack([mean.reshape(-1), turn, np.tile([1.0, 0.0], k), np.tile([0.0, 1.0], k)], 1))
-    return q
-
-
-def _normalise(shape: np.ndarray) -> np.ndarray:
-    c = shape - shape.mean(0)
-    return c / np.linalg.norm(c)
-
-
-def _align_all(shapes: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Similarity-align every (K, 2) shape of (N, K, 2) onto ``ref`` (K, 2) (``similarity_lsq``)."""
-    z = _complex(shapes)
-    a, t = similarity_lsq(z, _complex(ref))
-    return _xy(a * z + t)
-
-
-def procrustes_align(shapes: np.ndarray, iterations: int = 20, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
-    """Generalised Procrustes alignment.
-
-    Args:
-        shapes: (N, K, 2) shapes in any frame (pixels).
-    Returns:
-        aligned (N, K, 2) shapes in the model frame, mean (K, 2) centred with unit Frobenius norm.
-    """
-    shapes = np.asarray(shapes, dtype=np.float64)
-    if shapes.ndim != 3 or shapes.shape[2] != 2:
-        raise ValueError(f"shapes must be (N, K, 2), found {shapes.shape}")
-    mean = _normalise(shapes[0])
-    for _ in range(iterations):
-        aligned = _align_all(shapes, mean)
-        new_mean = _normalise(aligned.mean(0))
-        new_mean = _normalise(_align_all(new_mean[None], mean)[0])  # keep the reference orientation
-        done = np.linalg.norm(new_mean - mean) < tol
-        mean = new_mean
-        if done:
-            break
-    return _align_all(shapes, mean), mean
-
-
-class _NotOurs(Exception):
-    pass
 
 
 class ShapeModel:
@@ -234,39 +123,13 @@ class ShapeModel:
         return float(self.eigenvalues.sum() / self.total_variance)
 
     def save(self, path: str | Path) -> Path:
-        """Write an ``.npz`` (arrays only, no pickle)."""
-        path = Path(path)
-        np.savez(path, format=np.array(FORMAT_TAG), version=np.array(FORMAT_VERSION), mean=self.mean,
-                 components=self.components, eigenvalues=self.eigenvalues,
-                 total_variance=np.array(self.total_variance), residual_variance=np.array(self.residual_variance),
-                 schema=np.array(self.schema),
-                 **({} if self.plausibility_thresholds is None else
-                    {"plausibility_thresholds": np.asarray(self.plausibility_thresholds, np.float64)}))
-        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+        """Write an ``.npz`` (arrays only, no pickle; ``asmnet.model.shape_model_file``)."""
+        return shape_model_file.write(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "ShapeModel":
         """Read a model written by ``save``; ValueError naming the file when it is not one."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: shape model file not found")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if "format" not in z or str(z["format"]) != FORMAT_TAG:
-                    raise _NotOurs(f"{path}: not an ASMNet shape model (no '{FORMAT_TAG}' tag)")
-                model = cls(z["mean"], z["components"], z["eigenvalues"], total_variance=float(z["total_variance"]),
-                            residual_variance=float(z["residual_variance"]), schema=str(z["schema"]))
-                if "plausibility_thresholds" in z:
-                    t = np.asarray(z["plausibility_thresholds"], np.float64).ravel()
-                    if t.shape != (2,) or not np.isfinite(t).all() or not 0 < t[0] <= t[1]:
-                        raise _NotOurs(f"{path}: plausibility_thresholds must be two increasing positive numbers, "
-                                       f"found {t.tolist()}")
-                    model.plausibility_thresholds = (float(t[0]), float(t[1]))
-                return model
-        except _NotOurs as exc:
-            raise ValueError(str(exc)) from None
-        except Exception as exc:  # zipfile / numpy errors on corrupt files
-            raise ValueError(f"{path}: not a readable shape model ({exc})") from None
+        return shape_model_file.read(path, cls)
 
     # ------------------------------------------------------------------ core operations
     def _check(self, points: np.ndarray) -> np.ndarray:
@@ -376,9 +239,9 @@ class ShapeModel:
         b, _, _, _ = self.project_batch(p)
         sd = np.sqrt(self.eigenvalues)
         b = np.clip(b, -limit * sd, limit * sd)
-        zi = _complex(self.mean[None] + (b @ self.components).reshape(len(p), -1, 2))
-        z, t = similarity_lsq(zi, _complex(p))
-        return _xy(z * zi + t)
+        zi = as_complex(self.mean[None] + (b @ self.components).reshape(len(p), -1, 2))
+        z, t = similarity_lsq(zi, as_complex(p))
+        return as_xy(z * zi + t)
 
     def clamp(self, b: np.ndarray, mode: str = "box", limit: float = LIMIT_SD) -> np.ndarray:
         """Limit coefficients: ``box`` clips each |b_j| to limit*sqrt(lambda_j); ``ellipse`` scales b
@@ -402,11 +265,11 @@ class ShapeModel:
         PW = P * np.repeat(w, 2)  # (m, 2K)
         A = PW @ P.T
         inv_lam = np.diag(1.0 / self.eigenvalues)
-        pc = _complex(p)
+        pc = as_complex(p)
         mean_flat = self.mean.ravel()
         prev = None
         for it in range(iterations):
-            z, t = similarity_lsq(_complex((mean_flat + b @ P).reshape(-1, 2)), pc, w)
+            z, t = similarity_lsq(as_complex((mean_flat + b @ P).reshape(-1, 2)), pc, w)
             if prev is not None and abs(z - prev[0]) <= 1e-10 * abs(z) and abs(t - prev[1]) <= 1e-10 * abs(z):
                 break  # converged: the pose no longer changes
             prev = (z, t)
@@ -418,7 +281,7 @@ class ShapeModel:
             b = np.linalg.solve(lhs, PW @ (r - mean_flat))
             if mode is not None:
                 b = self.clamp(b, mode)
-        z, t = similarity_lsq(_complex((mean_flat + b @ P).reshape(-1, 2)), pc, w)
+        z, t = similarity_lsq(as_complex((mean_flat + b @ P).reshape(-1, 2)), pc, w)
         return b, Similarity(float(abs(z[0])), float(np.angle(z[0])), np.array([t[0].real, t[0].imag]))
 
     def constrain(self, points: np.ndarray, pinned=(), weights: np.ndarray | None = None,
@@ -488,20 +351,28 @@ class ShapeModel:
             out[pinned] = p[pinned]
         return out.astype(np.float32)
 
-    def mahalanobis(self, points: np.ndarray) -> float:
-        """Implausibility of (K, 2) points: sqrt(sum b_j^2 / lambda_j + |r|^2 / residual_variance).
+    def mahalanobis(self, points: np.ndarray) -> float | np.ndarray:
+        """Implausibility of (K, 2) points (a float) or of (N, K, 2) shapes ((N,) float64, one batched
+        projection): sqrt(sum b_j^2 / lambda_j + |r|^2 / residual_variance).
 
         b are the unclamped coefficients and r the part of the aligned shape the model cannot express
         (the second term is left out when ``residual_variance`` is 0). A typical training face scores
         about sqrt(2K - 4); larger means less plausible. Invariant to translation, rotation and scale.
         """
-        p = self._check(points)
-        b, T = self.project(p)
-        d2 = float(np.sum(b ** 2 / self.eigenvalues))
+        p = np.asarray(points, dtype=np.float64)
+        single = p.ndim == 2
+        if single:
+            p = self._check(p)[None]
+        b, scale, angle, t = self.project_batch(p)
+        d2 = np.sum(b ** 2 / self.eigenvalues, axis=1)
         if self.residual_variance > 0:
-            r = T.invert(p) - self.instance(b)
-            d2 += float(np.sum(r ** 2) / self.residual_variance)
-        return float(np.sqrt(d2))
+            c, s = np.cos(angle), np.sin(angle)
+            rot = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)          # (N, 2, 2)
+            model_frame = np.einsum("nki,nij->nkj", p - t[:, None], rot) / scale[:, None, None]
+            inst = self.mean[None] + (b @ self.components).reshape(len(p), -1, 2)
+            d2 = d2 + np.sum((model_frame - inst) ** 2, axis=(1, 2)) / self.residual_variance
+        d = np.sqrt(d2)
+        return float(d[0]) if single else d
 
     def calibrate(self, shapes: np.ndarray, quantiles: tuple[float, float] = PLAUSIBILITY_QUANTILES) -> "ShapeModel":
         """This model with ``plausibility_thresholds`` = the ``quantiles`` of the Mahalanobis distances of
@@ -513,7 +384,7 @@ class ShapeModel:
         q = tuple(float(v) for v in quantiles)
         if len(q) != 2 or not 0.0 < q[0] <= q[1] < 1.0:
             raise ValueError(f"quantiles must be two increasing numbers in (0, 1), found {quantiles}")
-        d = np.array([self.mahalanobis(x) for x in shapes])
+        d = self.mahalanobis(shapes)
         self.plausibility_thresholds = tuple(float(v) for v in np.quantile(d, q))
         return self
 

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from asmnet.model.asm import ShapeModel, similarity_basis
+from asmnet.model.asm import ShapeModel
+from asmnet.model.procrustes import similarity_basis
 
 #: the editor's shape model file (``editor_shape_model``)
 EDITOR_SHAPE_MODEL = Path(__file__).resolve().parents[1] / "weights" / "editor_shape_model68.npz"

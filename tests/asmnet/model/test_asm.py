@@ -1,35 +1,12 @@
-"""Shape model: Procrustes + PCA properties, clamp bounds, constrain, save/load."""
+"""Shape model: PCA properties, projection, clamp bounds, constrain, Mahalanobis distance, calibration."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from asmnet.model.asm import ShapeModel, Similarity, _complex, _xy, similarity_lsq
+from asmnet.model.asm import ShapeModel
 from asmnet_studio.datasets.schemas import IBUG68
 from tests.asmnet.conftest import synthetic_shapes
-
-
-def test_similarity_lsq_recovers_a_known_transform_batched_and_weighted():
-    rng = np.random.default_rng(1)
-    src = rng.normal(size=(3, 68, 2))
-    a, s, t = np.array([0.3, -1.0, 2.5]), np.array([2.5, 0.5, 10.0]), np.array([[10.0, -4.0], [0, 0], [-3, 7]])
-    c, n = np.cos(a)[:, None, None], np.sin(a)[:, None, None]
-    dst = s[:, None, None] * np.concatenate([c * src[..., :1] - n * src[..., 1:], n * src[..., :1] + c * src[..., 1:]],
-                                            -1) + t[:, None]
-    z, shift = similarity_lsq(_complex(src), _complex(dst))
-    np.testing.assert_allclose(np.abs(z[:, 0]), s)
-    np.testing.assert_allclose(np.angle(z[:, 0]), a)
-    np.testing.assert_allclose(_xy(shift)[:, 0], t, atol=1e-9)
-    sim = Similarity(float(abs(z[0, 0])), float(np.angle(z[0, 0])), _xy(shift)[0, 0])
-    np.testing.assert_allclose(sim.apply(src[0]), dst[0], atol=1e-9)
-    np.testing.assert_allclose(sim.invert(dst[0]), src[0], atol=1e-9)
-    # weights: a point with weight 0 does not pull the fit
-    bad = dst[0].copy()
-    bad[5] += 50.0
-    w = np.ones(68)
-    w[5] = 0.0
-    z, shift = similarity_lsq(_complex(src[0]), _complex(bad), w)
-    assert abs(z[0]) == pytest.approx(s[0]) and np.angle(z[0]) == pytest.approx(a[0])
 
 
 def test_fit_keeps_the_variance_fraction(synthetic_model):
@@ -122,18 +99,21 @@ def test_mahalanobis_is_similarity_invariant_and_ranks_implausible_shapes(aflw_s
     assert m.mahalanobis(broken) > 2 * m.mahalanobis(p)
 
 
-def test_save_load_round_trip(tmp_path, synthetic_model):
-    path = synthetic_model.save(tmp_path / "sm.npz")
-    back = ShapeModel.load(path)
-    np.testing.assert_array_equal(back.mean, synthetic_model.mean)
-    np.testing.assert_array_equal(back.components, synthetic_model.components)
-    assert back.residual_variance == synthetic_model.residual_variance
-    (tmp_path / "bad.npz").write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="bad.npz"):
-        ShapeModel.load(tmp_path / "bad.npz")
-    np.savez(tmp_path / "other.npz", a=np.zeros(3))
-    with pytest.raises(ValueError, match="not an ASMNet shape model"):
-        ShapeModel.load(tmp_path / "other.npz")
+def test_mahalanobis_batched_equals_one_shape_at_a_time(aflw_shape_model, aflw_train_shapes, synthetic_model):
+    """(N, K, 2) in gives (N,) out, each the (K, 2) value (the predictor scores a whole batch this way); a
+    model without residual variance leaves that term out in both forms."""
+    shapes = aflw_train_shapes[:30].astype(np.float64)
+    shapes[::3] += np.random.default_rng(0).normal(scale=4.0, size=shapes[::3].shape)
+    for m in (aflw_shape_model, synthetic_model, ShapeModel(aflw_shape_model.mean, aflw_shape_model.components,
+                                                               aflw_shape_model.eigenvalues)):
+        batched = m.mahalanobis(shapes)
+        assert isinstance(batched, np.ndarray) and batched.shape == (30,)
+        np.testing.assert_allclose(batched, [m.mahalanobis(x) for x in shapes], rtol=1e-10)
+        assert isinstance(m.mahalanobis(shapes[0]), float)
+    bad = shapes[:2].copy()
+    bad[1, 7] = np.nan
+    with pytest.raises(ValueError, match="shape 1: point 7"):
+        aflw_shape_model.mahalanobis(bad)
 
 
 def test_asm_module_does_not_import_torch():
