@@ -78,11 +78,10 @@ def finetune_from_workspace(workspace: str | Path | Workspace, init: str | Path,
     Raises:
         ValueError when the workspace has no accepted face of the checkpoint's schema.
     """
-    import torch
-
     from asmnet.model.checkpoint import build_model, file_sha256, load_checkpoint, load_shape_model, save_checkpoint
     from asmnet.training.data import cache_size_for, cached_faces
     from asmnet.training.train import evaluate_faces, train
+    from asmnet.training.train_setup import resolve_device
     from asmnet.training.validation_set import checkpoint_split
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace, create=False)
@@ -118,7 +117,7 @@ def finetune_from_workspace(workspace: str | Path | Workspace, init: str | Path,
     best_obj = load_checkpoint(result.best_checkpoint)
     best_card = dict(best_obj.get("card", {}))
     flip = bool(best_card.get("flip_tta", False))
-    device = torch.device("cuda" if cfg.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
+    device = resolve_device(cfg.device)   # the rule training used (train() has already refused a missing CUDA)
     faces = cached_faces(ds, cfg.cache_dir, cache_size_for(cfg.input_size))
     _, val_idx, _ = checkpoint_split(faces.names, faces.pose, result.best_checkpoint, best_card, cfg.val_fraction,
                                      cfg.seed)

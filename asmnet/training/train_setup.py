@@ -81,8 +81,9 @@ class RunSetup:
         return self.out / "log.jsonl"
 
 
-def _resolve_device(name: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; ValueError for 'cuda' without CUDA."""
+def resolve_device(name: str) -> torch.device:
+    """The device rule of training and fine-tuning: 'auto' -> CUDA when available, else CPU; ValueError for
+    'cuda' without CUDA; any other name (``cpu``, ``cuda:1``) as torch reads it."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -94,7 +95,7 @@ def start_process(cfg: TrainConfig) -> Process:
     """Device, process group (under torchrun: ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``), threads, torch seed."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
-    device = _resolve_device(cfg.device)
+    device = resolve_device(cfg.device)
     if world > 1:
         import torch.distributed as dist
 

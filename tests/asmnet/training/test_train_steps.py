@@ -9,7 +9,7 @@ import torch
 
 from asmnet.training.train import _fit_time_budget, _lr_factor, _rescale_step, _State, summarise
 from asmnet.training.train_config import TrainConfig
-from asmnet.training.train_setup import Process
+from asmnet.training.train_setup import Process, resolve_device
 
 
 def _box_nme(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -60,3 +60,15 @@ def test_time_budget_shrinks_and_grows_the_plan_within_epochs():
     assert state.planned_epochs == 50
     _fit_time_budget(cfg, run, state, elapsed=10_000.0)  # over budget: stop after this epoch
     assert state.planned_epochs == state.epoch
+
+
+def test_one_device_rule_for_training_and_finetuning(monkeypatch):
+    """'auto' follows CUDA's presence, 'cuda' without CUDA is refused (not silently CPU), other names pass."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
