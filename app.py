@@ -267,8 +267,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def server_options(args: argparse.Namespace) -> dict:
-    """``demo.launch`` keywords for where and how to serve: the address, never a public share link (even
-    with ``GRADIO_SHARE`` set in the environment), the login (throttled: ``asmnet_studio.annotator.security.LoginThrottle``),
+    """``demo.launch`` keywords for where and how to serve: the address, never a public share link (even with
+    ``GRADIO_SHARE`` set in the environment), the login (throttled: ``asmnet_studio.annotator.security.LoginThrottle``),
     and the security middleware (nosniff everywhere; without a login, only loopback ``Host`` headers)."""
     from asmnet_studio.annotator.security import LoginThrottle, app_kwargs
 
