@@ -1,10 +1,10 @@
 """The copy of an image that the browser is sent (issue 17, items 1 and 2).
 
-The project's truth is the **stored pixel grid**: ``asmnet_studio.datasets.images.load_image`` decodes it without applying
-EXIF orientation, and the store, the model, training, inference, the points and export all use it. A browser,
-however, rotates a JPEG by its EXIF orientation when it draws it; sent the original file, it would show an
-Orientation=6 photo turned by 90° under points that belong to the unrotated picture. And a file is served
-as what its name says: a dataset naming its image ``x.html`` would be served as a web page.
+The project's truth is the **stored pixel grid**: ``asmnet_studio.datasets.images.load_image`` decodes it without
+applying EXIF orientation, and the store, the model, training, inference, the points and export all use it. A browser,
+however, rotates a JPEG by its EXIF orientation when it draws it; sent the original file, it would show an Orientation=6
+photo turned by 90° under points that belong to the unrotated picture. And a file is served as what its name says: a
+dataset naming its image ``x.html`` would be served as a web page.
 
 So the browser never gets the original file: :func:`display_copy` writes the pixels ``load_image`` returns
 (exactly the grid the points refer to) as a fresh PNG (up to ``PNG_MAX_PIXELS``) or JPEG (quality 95, no

@@ -91,7 +91,8 @@ class Dataset:
         """The samples of one split (``None`` returns self)."""
         if name is None:
             return self
-        return Dataset(self.root, self.format, self.schema, [s for s in self.samples if s.split == name], list(self.problems))
+        return Dataset(self.root, self.format, self.schema, [s for s in self.samples if s.split == name],
+                       list(self.problems))
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -75,7 +75,8 @@ def _gallery(worst: pd.DataFrame, thumbnails: Mapping[str, str]) -> str:
         if uri is None:
             continue
         cards.append(f'<figure class="thumb"><img src="{uri}" alt="{html.escape(str(row.image))}">'
-                     f"<figcaption>#{row.rank} {html.escape(str(row.image))}<br>NME {row.nme:.2f}%</figcaption></figure>")
+                     f"<figcaption>#{row.rank} {html.escape(str(row.image))}<br>NME {row.nme:.2f}%"
+                     "</figcaption></figure>")
     if not cards:
         return ""
     return ('<h3>Worst faces (green: ground truth, red: prediction)</h3><div class="gallery">'

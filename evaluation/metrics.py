@@ -13,7 +13,8 @@ Conventions (the project's, see ``docs/INTERFACES.md``):
 * **Failures are never hidden.** :func:`ced`, :func:`failure_rate` and :func:`auc` take every per-image error
   they are given: a non-finite error (NaN or inf, e.g. a diverged prediction) counts as a failure at every
   threshold (never reached in the CED, 0 in the AUC). A caller that has images it cannot measure (``nme`` is
-  NaN for an image with no point of non-zero visibility) leaves them out itself, as ``asmnet_studio.evaluation.report`` does.
+  NaN for an image with no point of non-zero visibility) leaves them out itself, as
+  ``asmnet_studio.evaluation.report`` does.
 
 Normalisers (the ``name`` argument, see :data:`NORMALISERS`), each a distance in pixels per image taken
 from the *ground truth* and the schema, never guessed from the point count:
@@ -240,7 +241,8 @@ def _check_threshold(threshold: float) -> float:
     return t
 
 
-def ced(errors, thresholds=None, *, max_threshold: float | None = None, num: int = 1001) -> tuple[np.ndarray, np.ndarray]:
+def ced(errors, thresholds=None, *, max_threshold: float | None = None,
+        num: int = 1001) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative error distribution: the percentage of images whose error is at most each threshold.
 
     ``ced(t) = 100 * #{n : errors[n] <= t} / N`` over all N images; a non-finite error never reaches any

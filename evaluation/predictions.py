@@ -88,7 +88,8 @@ def read_predictions_csv(path: str | Path) -> list[PredictionRecord]:
     has_pose = header[-3:] == list(_POSE_COLS)
     coord_cols = header[col:len(header) - 3 if has_pose else len(header)]
     if len(coord_cols) == 0 or len(coord_cols) % 2:
-        raise FormatError(path, f"expected pairs of columns x0,y0,x1,y1,... after 'image', found {len(coord_cols)} columns", line=1)
+        raise FormatError(path, f"expected pairs of columns x0,y0,x1,y1,... after 'image', "
+                                f"found {len(coord_cols)} columns", line=1)
     k = len(coord_cols) // 2
     expected = [f"{c}{i}" for i in range(k) for c in ("x", "y")]
     if coord_cols != expected:
@@ -132,7 +133,8 @@ def _is_float(s: str) -> bool:
 
 
 def read_pts_file(path: str | Path) -> np.ndarray:
-    """(K, 2) float64 0-based x, y from an iBUG ``.pts`` file (1-based on disk; ``asmnet_studio.datasets.formats.pts``)."""
+    """(K, 2) float64 0-based x, y from an iBUG ``.pts`` file (1-based on disk;
+    ``asmnet_studio.datasets.formats.pts``)."""
     from asmnet_studio.datasets.formats.pts import read_pts
 
     return np.asarray(read_pts(path), dtype=np.float64)

@@ -1,6 +1,7 @@
 """``evaluate(...)`` -> :class:`Report`: a per-image table and a summary, the input of every plot.
 
-All NME, failure-rate and AUC figures are **percentages** (see ``asmnet_studio.evaluation.metrics``); angles are degrees.
+All NME, failure-rate and AUC figures are **percentages** (see ``asmnet_studio.evaluation.metrics``); angles are
+degrees.
 
 ``Report.summary`` has exactly these keys (the content of ``summary.json``):
 

@@ -23,7 +23,8 @@ COMMANDS: dict[str, str] = {
 
 
 def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, object | None]:
-    parser = argparse.ArgumentParser(prog="asmnet", description="ASMNet Studio: train, predict, evaluate, import, export")
+    parser = argparse.ArgumentParser(prog="asmnet",
+                                     description="ASMNet Studio: train, predict, evaluate, import, export")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = argv[0] if argv and argv[0] in COMMANDS else None
     module = None

@@ -29,12 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "or a folder of .pts files (1-based)")
     parser.add_argument("--normaliser", choices=NORMALISERS, default=None,
                         help="NME normaliser (default: the format's usual one: aflw2000 box, 300-W/WFLW interocular)")
-    parser.add_argument("--out", required=True, type=Path, help="output folder for summary.json, per_image.csv, report.html")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="output folder for summary.json, per_image.csv, report.html")
     parser.add_argument("--intersection", action="store_true",
-                        help="evaluate only the ground-truth images that have a prediction (default: error if any is missing)")
-    parser.add_argument("--failure-threshold", type=float, default=10.0, help="NME %% above which a face fails (default 10)")
+                        help="evaluate only the ground-truth images that have a prediction "
+                             "(default: error if any is missing)")
+    parser.add_argument("--failure-threshold", type=float, default=10.0,
+                        help="NME %% above which a face fails (default 10)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per model batch (checkpoint mode)")
-    parser.add_argument("--worst", type=int, default=20, help="how many worst faces to list and show in the report (default 20)")
+    parser.add_argument("--worst", type=int, default=20,
+                        help="how many worst faces to list and show in the report (default 20)")
     parser.add_argument("--title", default=None, help="report title")
 
 
@@ -70,7 +74,8 @@ def _run_model(checkpoint: Path | None, root: Path, samples, batch_size: int):
                 poses.append(None if getattr(p, "pose", None) is None else np.asarray(p.pose, dtype=np.float64))
             bar.update(len(chunk))
     pose = np.stack(poses) if poses and all(p is not None and p.size == 3 for p in poses) else None
-    desc = f"{getattr(predictor, 'name', 'model')} ({checkpoint or 'shipped default'}, sha256 {str(getattr(predictor, 'sha256', ''))[:12]})"
+    sha = str(getattr(predictor, "sha256", ""))[:12]
+    desc = f"{getattr(predictor, 'name', 'model')} ({checkpoint or 'shipped default'}, sha256 {sha})"
     return np.stack(pts), pose, desc
 
 

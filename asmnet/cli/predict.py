@@ -16,7 +16,8 @@ BOX_MODES = ("gt", "detect")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="dataset folder")
-    parser.add_argument("--format", required=True, help="dataset format (see asmnet_studio.datasets.formats.format_names())")
+    parser.add_argument("--format", required=True,
+                        help="dataset format (see asmnet_studio.datasets.formats.format_names())")
     parser.add_argument("--split", default=None, help="only this split (e.g. test)")
     parser.add_argument("--boxes", default="gt", choices=BOX_MODES,
                         help="gt: crop from the ground-truth landmark box (fixed margin); detect: the face detector "

@@ -1,7 +1,7 @@
 """``asmnet train``: train ASMNet (or a variant) on a dataset folder, or fine-tune on a workspace.
 
-The flags are generated from ``asmnet.training.train_config.TrainConfig`` and ``FinetuneConfig`` (``asmnet.training.config_flags``):
-a new setting is a new field there, with its help text, and nothing here.
+The flags are generated from ``asmnet.training.train_config.TrainConfig`` and ``FinetuneConfig``
+(``asmnet.training.config_flags``): a new setting is a new field there, with its help text, and nothing here.
 """
 from __future__ import annotations
 

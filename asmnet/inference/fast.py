@@ -228,8 +228,9 @@ def runtime_meta(checkpoint: Path, sha256: str, obj: dict[str, Any], backend: st
 def build_runtime(checkpoint: str | Path, backend: str = "onnx", *, release: bool = False,
                   calibration: np.ndarray | None = None, extra: dict[str, Any] | None = None,
                   graph: bytes | None = None) -> Path:
-    """Export ``checkpoint``'s network for an ONNX ``backend`` and write its runtime pair (``asmnet.inference.runtime``);
-    returns the sidecar path. Imports torch (this is the one-off step; loading it later does not).
+    """Export ``checkpoint``'s network for an ONNX ``backend`` and write its runtime pair
+    (``asmnet.inference.runtime``); returns the sidecar path. Imports torch (this is the one-off step; loading it later
+    does not).
 
     ``release=True`` writes beside the checkpoint (``<stem>.<tag>.json`` / ``.onnx``: what ships in
     ``asmnet/weights``), else into ``asmnet.inference.runtime.cache_dir()`` keyed by the checkpoint's sha256.
@@ -255,7 +256,8 @@ def build_runtime(checkpoint: str | Path, backend: str = "onnx", *, release: boo
                              "from the checkpoint's training data)")
         graph = quantise_static(export_onnx(fuse_model(model), int(obj["config"]["input_size"])), calibration,
                                 per_channel=QUANTISATION["per_channel"],
-                                method=QUANTISATION["calibration_method"], exclude=tuple(QUANTISATION["excluded_nodes"]))
+                                method=QUANTISATION["calibration_method"],
+                                exclude=tuple(QUANTISATION["excluded_nodes"]))
         meta_extra.setdefault("quantisation", dict(QUANTISATION))
     sidecar, onnx_path = release_paths(checkpoint, backend) if release else cache_paths(sha, backend)
     return write_runtime(sidecar, onnx_path, graph, runtime_meta(checkpoint, sha, obj, backend, **meta_extra))
@@ -326,9 +328,9 @@ def accelerate(predictor, backend: str | None = None, *, channels_last: bool = T
                exact_projection: bool | None = None):
     """Switch a ``Predictor`` (CPU) to ``backend`` in place and return it.
 
-    ``backend=None`` picks ``resolve_default(predictor.checkpoint_path)``. ``onnx-int8`` loads the calibrated
-    runtime of the predictor's checkpoint (``asmnet runtime`` makes it; ValueError when there is none). A
-    predictor loaded from a runtime without torch gets its float model from its checkpoint. The float model stays at ``predictor.float_model``
+    ``backend=None`` picks ``resolve_default(predictor.checkpoint_path)``. ``onnx-int8`` loads the calibrated runtime of
+    the predictor's checkpoint (``asmnet runtime`` makes it; ValueError when there is none). A predictor loaded from a
+    runtime without torch gets its float model from its checkpoint. The float model stays at ``predictor.float_model``
     (so calling this twice starts from the float weights), the backend's name at ``predictor.backend``.
     ``exact_projection``: compute the per-face ``uncertainty``'s shape projection in closed form
     (``project_exact``) instead of by alternation; None = where it gives the same answer (the shape

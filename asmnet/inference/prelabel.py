@@ -21,8 +21,8 @@ Pool kind (``pool``): threads overlap everything that releases the GIL (Pillow d
 onnxruntime); dlib's HOG detector holds the GIL, so ``"auto"`` uses worker *processes* (spawned, not
 forked: the parent's PyTorch / OpenMP threads do not survive a fork) when detection is needed and dlib is
 the detector here, threads otherwise (a script that ends up with processes must keep its top-level code
-under ``if __name__ == "__main__":``, as ``multiprocessing``'s spawn start needs). The results equal ``predictor.predict_batch(images, boxes)`` on the
-same inputs when every box is given.
+under ``if __name__ == "__main__":``, as ``multiprocessing``'s spawn start needs). The results equal
+``predictor.predict_batch(images, boxes)`` on the same inputs when every box is given.
 """
 from __future__ import annotations
 

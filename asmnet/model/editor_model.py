@@ -92,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     ap = argparse.ArgumentParser(prog="python -m asmnet.model.editor_model", description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path(os.environ.get("ASMNET_DATA_DIR",
-                                                                    Path(__file__).resolve().parents[3] / "shared" / "data")))
+    shared_data = Path(__file__).resolve().parents[3] / "shared" / "data"
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get("ASMNET_DATA_DIR", shared_data)))
     ap.add_argument("--out", type=Path, default=EDITOR_SHAPE_MODEL)
     args = ap.parse_args(argv)
     card = Predictor.default().card

@@ -4,7 +4,8 @@
 
 ASM(gt) is the ground truth projected onto the shape model (default 90% of the variance) with each
 coefficient clamped to +-3 sqrt(lambda): the closest *plausible* shape (``ShapeModel.closest_plausible``,
-the project's one closed-form projection; no gradient flows through it). Alpha hardens over training: 2 -> 1 -> 0.5 over thirds by default.
+the project's one closed-form projection; no gradient flows through it). Alpha hardens over training:
+2 -> 1 -> 0.5 over thirds by default.
 Points are normalised crop coordinates in [-1, 1]; pose is in radians; the pose term is averaged only
 over samples that have a usable pose.
 """

@@ -64,7 +64,8 @@ def iter_settings(cls: type) -> Iterator[tuple[dataclasses.Field, Any, dict[str,
             yield from iter_settings(tp)
             continue
         if _META not in f.metadata:
-            raise ValueError(f"{cls.__name__}.{f.name} has no help text (declare it with asmnet.training.config_flags.setting)")
+            raise ValueError(f"{cls.__name__}.{f.name} has no help text "
+                             "(declare it with asmnet.training.config_flags.setting)")
         yield f, tp, f.metadata[_META]
 
 

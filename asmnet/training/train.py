@@ -89,7 +89,8 @@ def predict_normalised(model: torch.nn.Module, images_u8: np.ndarray, perm: np.n
 
 def summarise(pred: np.ndarray, gt: np.ndarray, pred_pose: np.ndarray, gt_pose: np.ndarray,
               pose_valid: np.ndarray, schema: LandmarkSchema | str) -> dict[str, float]:
-    """Validation summary of one set of faces (``asmnet_studio.evaluation.metrics`` / ``asmnet_studio.evaluation.pose`` do the sums).
+    """Validation summary of one set of faces (``asmnet_studio.evaluation.metrics`` /
+    ``asmnet_studio.evaluation.pose`` do the sums).
 
     Args:
         pred, gt: (N, K, 2) points in one frame (any unit: the box normaliser cancels it).
@@ -182,7 +183,8 @@ def _epoch_order(cfg: TrainConfig, run: RunSetup, state: _State) -> np.ndarray:
     if run.proc.distributed:
         per_rank = n_train // run.proc.world
         rank = run.proc.rank
-        order = np.random.default_rng(cfg.seed + state.epoch).permutation(n_train)[rank * per_rank:(rank + 1) * per_rank]
+        order = np.random.default_rng(cfg.seed + state.epoch).permutation(n_train)
+        order = order[rank * per_rank:(rank + 1) * per_rank]
     return order
 
 
@@ -300,9 +302,10 @@ def _save_epoch(run: RunSetup, state: _State, record: dict[str, Any], elapsed: f
 def train(cfg: TrainConfig, *, dataset=None, shape_model: ShapeModel | None = None) -> TrainResult:
     """Train a network as ``cfg`` says; returns where the checkpoints and the log are.
 
-    ``dataset`` (a ``asmnet_studio.datasets.sample.Dataset``, e.g. ``asmnet.training.workspace_data.workspace_samples(...).dataset``)
-    trains on those samples instead of reading ``cfg.data`` (which then only names them in the card);
-    ``shape_model`` is used (for the ASM loss and the checkpoint) instead of one fitted on the training faces.
+    ``dataset`` (a ``asmnet_studio.datasets.sample.Dataset``, e.g.
+    ``asmnet.training.workspace_data.workspace_samples(...).dataset``) trains on those samples instead of reading
+    ``cfg.data`` (which then only names them in the card); ``shape_model`` is used (for the ASM loss and the checkpoint)
+    instead of one fitted on the training faces.
     """
     cfg.validate()
     proc = start_process(cfg)

@@ -1,5 +1,6 @@
 """Small helpers shared by the format modules: number formatting, atomic writes, image copies
-(names checked by ``asmnet_studio.datasets.paths``), finding the image beside an annotation, and flagging points outside the image."""
+(names checked by ``asmnet_studio.datasets.paths``), finding the image beside an annotation, and flagging points
+outside the image."""
 from __future__ import annotations
 
 import decimal

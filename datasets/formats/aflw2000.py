@@ -13,7 +13,8 @@ import numpy as np
 import scipy.io
 
 from asmnet_studio.datasets.errors import FormatError
-from asmnet_studio.datasets.formats._common import image_name_problem, atomic_write_bytes, check_writable, copy_image, flag_points, problem
+from asmnet_studio.datasets.formats._common import (image_name_problem, atomic_write_bytes, check_writable, copy_image,
+                                                    flag_points, problem)
 from asmnet_studio.datasets.sample import Dataset, Problem, Sample
 
 NAME = "aflw2000"

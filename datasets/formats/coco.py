@@ -27,8 +27,8 @@ import numpy as np
 
 from asmnet_studio.datasets.errors import FormatError, ImageError
 from asmnet_studio.datasets.images import image_size
-from asmnet_studio.datasets.formats._common import (image_name_problem, short, find_single_file, atomic_write_text, check_writable, copy_image, flag_points, format_float,
-                                      problem)
+from asmnet_studio.datasets.formats._common import (image_name_problem, short, find_single_file, atomic_write_text,
+                                                    check_writable, copy_image, flag_points, format_float, problem)
 from asmnet_studio.datasets.paths import relative_name
 from asmnet_studio.datasets.sample import Dataset, Problem, Sample
 from asmnet_studio.datasets.schemas import SCHEMAS, get_schema, schema_for_points
@@ -58,7 +58,8 @@ def _float_list(value, n: int | None, what: str, path: Path, ann: str) -> np.nda
                                 f"{'' if not isinstance(value, list) else f' of length {len(value)}'}")
     for j, v in enumerate(value):
         if isinstance(v, bool) or not isinstance(v, (int, float)):  # "12.5", true, a 5,000-digit integer
-            raise FormatError(path, f"{ann}: '{what}' value {j} is {short(v, 60)}: not a number (a JSON number is needed)")
+            raise FormatError(path, f"{ann}: '{what}' value {j} is {short(v, 60)}: "
+                                    "not a number (a JSON number is needed)")
     try:
         return np.asarray([float(v) for v in value], dtype=np.float64)
     except (OverflowError, TypeError, ValueError):
@@ -126,7 +127,8 @@ def read(root: Path, *, schema: str | None = None) -> Dataset:
         raise FormatError(json_path, f"not a JSON file ({str(exc)[:200]})", line=line) from None
     except RecursionError:
         raise FormatError(json_path, "JSON nested too deeply to be a COCO file") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("images"), list) or not isinstance(doc.get("annotations"), list):
+    if (not isinstance(doc, dict) or not isinstance(doc.get("images"), list)
+            or not isinstance(doc.get("annotations"), list)):
         raise FormatError(json_path, "not a COCO keypoints file: needs top-level 'images' and 'annotations' lists")
     anns = doc["annotations"]
     if schema is None:

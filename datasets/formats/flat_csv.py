@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from asmnet_studio.datasets.errors import FormatError
-from asmnet_studio.datasets.formats._common import (image_name_problem, parse_float, short, find_single_file, atomic_write_text, check_writable, copy_image, flag_points, format_float,
-                                      problem)
+from asmnet_studio.datasets.formats._common import (image_name_problem, parse_float, short, find_single_file,
+                                                    atomic_write_text, check_writable, copy_image, flag_points,
+                                                    format_float, problem)
 from asmnet_studio.datasets.paths import relative_name
 from asmnet_studio.datasets.sample import Dataset, Problem, Sample
 from asmnet_studio.datasets.schemas import get_schema, schema_for_points

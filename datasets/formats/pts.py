@@ -28,8 +28,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from asmnet_studio.datasets.errors import FormatError
-from asmnet_studio.datasets.formats._common import (image_name_problem, short, atomic_write_text, check_writable, copy_image, find_image, flag_points,
-                                      format_float, is_image_file, parse_float, problem)
+from asmnet_studio.datasets.formats._common import (image_name_problem, short, atomic_write_text, check_writable,
+                                                    copy_image, find_image, flag_points, format_float, is_image_file,
+                                                    parse_float, problem)
 from asmnet_studio.datasets.paths import relative_name
 from asmnet_studio.datasets.sample import Dataset, Problem, Sample
 from asmnet_studio.datasets.schemas import get_schema, schema_for_points
@@ -177,7 +178,8 @@ def read_files(root: Path, fmt: str = NAME, *, schema: str | None = None) -> Dat
     taken: dict[tuple[str, int], Path] = {}
     for pts_path, img, face, points in read:
         if points.shape[0] != k:
-            ds.problems.append(problem(FormatError(pts_path, f"expected {k} points ({schema}), found {points.shape[0]}")))
+            ds.problems.append(problem(FormatError(pts_path,
+                                                   f"expected {k} points ({schema}), found {points.shape[0]}")))
             continue
         key = (img.relative_to(root).as_posix(), face)
         if key in taken:

@@ -23,8 +23,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from asmnet_studio.datasets.errors import FormatError
-from asmnet_studio.datasets.formats._common import (image_name_problem, parse_float, short, atomic_write_text, check_writable, copy_image, flag_points, format_float,
-                                      problem)
+from asmnet_studio.datasets.formats._common import (image_name_problem, parse_float, short, atomic_write_text,
+                                                    check_writable, copy_image, flag_points, format_float, problem)
 from asmnet_studio.datasets.paths import relative_name
 from asmnet_studio.datasets.sample import Dataset, Problem, Sample
 

@@ -4,12 +4,13 @@ package's modules are listed in that module's docstring. The public names are re
 ``from asmnet_studio.datasets.store import Workspace, PredictionRow, ...`` is the one import callers need.
 """
 from asmnet_studio.datasets.paths import safe_join
-from asmnet_studio.datasets.store.checks import check_points, check_visibility, inspect_image, parse_statuses, sha256_file
+from asmnet_studio.datasets.store.checks import (check_points, check_visibility, inspect_image, parse_statuses,
+                                                 sha256_file)
 from asmnet_studio.datasets.store.connection import APPLICATION_ID, DEFAULT_TIMEOUT_S
 from asmnet_studio.datasets.store.migrations import MIGRATIONS, SCHEMA_VERSION
-from asmnet_studio.datasets.store.records import (ACCEPTED_SOURCES, BOX_SOURCES, POSE_SOURCES, SOURCES, STATUSES, Annotation,
-                                    ImageRecord, ImportReport, ModelRecord, NotFoundError, PredictionRow,
-                                    ProgressCallback)
+from asmnet_studio.datasets.store.records import (ACCEPTED_SOURCES, BOX_SOURCES, POSE_SOURCES, SOURCES, STATUSES,
+                                                  Annotation, ImageRecord, ImportReport, ModelRecord, NotFoundError,
+                                                  PredictionRow, ProgressCallback)
 from asmnet_studio.datasets.store.workspace import Workspace
 
 __all__ = [

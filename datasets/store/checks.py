@@ -54,7 +54,8 @@ def check_visibility(visibility, k: int) -> np.ndarray | None:
     bad = np.flatnonzero(~np.isin(arr, (0, 1, 2)))
     if bad.size:
         i = int(bad[0])
-        raise ValueError(f"visibility of point {i} is {arr[i]!r}; valid values are 0 (outside), 1 (occluded), 2 (visible)")
+        raise ValueError(f"visibility of point {i} is {arr[i]!r}; "
+                         "valid values are 0 (outside), 1 (occluded), 2 (visible)")
     return arr.astype(np.int8)
 
 

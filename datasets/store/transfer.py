@@ -223,8 +223,8 @@ class Transfer:
 
 
 def _safe_file(root: Path, name: str, report: ImportReport) -> Path | None:
-    """``root / name`` when the name is safe (``asmnet_studio.datasets.paths.safe_join``: relative, no ``..``, no symlink
-    leading out of ``root``); else None, the reason added to ``report.skipped`` (the import goes on)."""
+    """``root / name`` when the name is safe (``asmnet_studio.datasets.paths.safe_join``: relative, no ``..``, no
+    symlink leading out of ``root``); else None, the reason added to ``report.skipped`` (the import goes on)."""
     try:
         return safe_join(root, name, "image path")
     except UnsafePathError as exc:

@@ -1,6 +1,6 @@
 """The workspace: one SQLite file (via sqlite-utils) holding images, annotations with full history,
-predictions and model versions. The ``asmnet_studio.datasets.store`` package is the only code of the project that touches
-SQLite; this module holds ``Workspace`` and its writes and reads of single faces, annotations, models and
+predictions and model versions. The ``asmnet_studio.datasets.store`` package is the only code of the project that
+touches SQLite; this module holds ``Workspace`` and its writes and reads of single faces, annotations, models and
 predictions. The package's other rooms: ``records`` (the dataclasses and choices), ``checks`` (validation),
 ``codec`` (rows <-> records, exact blobs), ``migrations`` (the schema), ``connection`` (opening,
 transactions, consistency), ``queries`` (queue and evaluation joins in SQL), ``transfer`` (import / export),
@@ -38,13 +38,14 @@ from typing import Iterable, Sequence
 
 from asmnet_studio.datasets.errors import ConflictError
 from asmnet_studio.datasets.store import codec
-from asmnet_studio.datasets.store.checks import check_choice, check_int_id, check_text, check_vector, inspect_image, parse_statuses
+from asmnet_studio.datasets.store.checks import (check_choice, check_int_id, check_text, check_vector, inspect_image,
+                                                 parse_statuses)
 from asmnet_studio.datasets.store.codec import ANN_COLS, IMG_COLS, PRED_COLS
 from asmnet_studio.datasets.store.connection import WorkspaceConnection, insert_row
 from asmnet_studio.datasets.store.migrations import INFERRED_POSE_SOURCE_SQL
 from asmnet_studio.datasets.store.queries import Queries
-from asmnet_studio.datasets.store.records import (BOX_SOURCES, SOURCES, Annotation, ImageRecord, ModelRecord, NotFoundError,
-                                    PredictionRow)
+from asmnet_studio.datasets.store.records import (BOX_SOURCES, SOURCES, Annotation, ImageRecord, ModelRecord,
+                                                  NotFoundError, PredictionRow)
 from asmnet_studio.datasets.store.removal import Removal
 from asmnet_studio.datasets.store.transfer import Transfer
 
