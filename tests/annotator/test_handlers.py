@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from asmnet_studio.annotator import editing, editor, handlers as h, queue as queue_view, session
+from asmnet_studio.annotator import editing, editor, editor_assets, handlers as h, queue as queue_view, session
 from asmnet_studio.datasets.store import Workspace
 from tests.annotator import synthetic
 
@@ -235,7 +235,7 @@ def test_editor_html():
     vb = int(b.split('data-version="')[1].split('"')[0])
     assert vb > va and "&lt;b&gt;" in a and "<b>" not in a and "a &amp; b" in a
     assert 'viewBox="-0.5 -0.5 300 200"' in a
-    assert "'drag_end'" in editor.JS_ON_LOAD and "'select_point'" in editor.JS_ON_LOAD
+    assert "'drag_end'" in editor_assets.JS_ON_LOAD and "'select_point'" in editor_assets.JS_ON_LOAD
 
 
 def test_plausibility_labels():
