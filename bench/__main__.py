@@ -1,8 +1,9 @@
-"""``python -m bench [NAME ...] [--quick] [--out-dir DIR] [--markdown FILE] [--data DIR --format F --split S]``: run benchmarks.
+"""``python -m bench [NAME ...] [--quick] [--out-dir DIR] [--markdown FILE] [--data DIR --format F --split S]``:
+run benchmarks.
 
 Without NAME every benchmark but ``drag`` runs; ``drag`` (the annotator's ``bench/bench_drag.py``, registered when the
-file exists; it needs Playwright's Chromium) runs when named. ``--quick`` runs each on tiny inputs (a smoke test: the figures mean
-nothing). Each prints a markdown table and writes ``<out-dir>/<name>.json`` (default ``bench/results``).
+file exists; it needs Playwright's Chromium) runs when named. ``--quick`` runs each on tiny inputs (a smoke test: the
+figures mean nothing). Each prints a markdown table and writes ``<out-dir>/<name>.json`` (default ``bench/results``).
 """
 from __future__ import annotations
 
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-dir", type=Path, default=common.RESULTS_DIR, help="where <name>.json goes")
     ap.add_argument("--markdown", type=Path, default=None, help="also write the tables to this markdown file")
     data = ap.add_argument_group("data options (benchmarks that read a dataset: correction)")
-    data.add_argument("--data", default=None, metavar="DIR", help="dataset folder (default: ../shared/data's AFLW2000-3D)")
+    data.add_argument("--data", default=None, metavar="DIR",
+                      help="dataset folder (default: ../shared/data's AFLW2000-3D)")
     data.add_argument("--format", default=None, metavar="NAME", help="its format (default aflw2000)")
     data.add_argument("--split", default=None, help="split to use (default test)")
     data.add_argument("--subset", default=None, help="'validation': the checkpoint's validation faces of the split")
@@ -117,9 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"({result['seconds']:.1f} s; wrote {path})\n", flush=True)
     if args.markdown:
         cmd = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
+        out_dir = args.out_dir.relative_to(common.REPO) if args.out_dir.is_relative_to(common.REPO) else args.out_dir
         head = (f"# Benchmark results\n\nReproduce: `{cmd}` (from the repository root; writes "
-                f"`{args.out_dir.relative_to(common.REPO) if args.out_dir.is_relative_to(common.REPO) else args.out_dir}"
-                f"/<name>.json`).\n\nMachine: {common.machine_line(m)}\n\n")
+                f"`{out_dir}/<name>.json`).\n\nMachine: {common.machine_line(m)}\n\n")
         args.markdown.write_text(head + "\n".join(sections))
     if failed:
         print(f"failed: {failed}", file=sys.stderr)

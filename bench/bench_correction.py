@@ -97,7 +97,8 @@ def prelabels(root: Path, samples: list, predictor, *, cache_dir: Path | None = 
 
     import asmnet
 
-    code = "".join(hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(Path(asmnet.__file__).parent.rglob("*.py"))
+    sources = sorted(Path(asmnet.__file__).parent.rglob("*.py"))
+    code = "".join(hashlib.sha256(f.read_bytes()).hexdigest() for f in sources
                    if f.stem in ("predictor", "crop", "warp", "fast"))  # the pre-label code, not only the weights
     key = hashlib.sha256((str(getattr(predictor, "sha256", "?")) + "|" + code + "|" + str(Path(root).resolve()) + "|"
                           + "|".join(s.image for s in samples)).encode()).hexdigest()[:24]

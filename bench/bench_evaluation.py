@@ -124,8 +124,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     max_diff = max(float(np.max(np.abs(np.asarray(a[k], np.float64) - np.asarray(b[k], np.float64)))) for k in a)
     scale = 100_000 / n_big
     rows = [
-        {"method": "asmnet_studio.evaluation.metrics (vectorised numpy)", "faces": n_big, "ms": t_vec, "ms_100k": t_vec * scale,
-         "ratio": 1.0},
+        {"method": "asmnet_studio.evaluation.metrics (vectorised numpy)", "faces": n_big, "ms": t_vec,
+         "ms_100k": t_vec * scale, "ratio": 1.0},
         {"method": "asmnet_studio.evaluation.report.evaluate (whole report, box NME)", "faces": n_big, "ms": t_rep,
          "ms_100k": t_rep * scale, "ratio": t_rep / t_vec},
         {"method": "naive per-face Python loop (scaled)", "faces": n_naive, "ms": t_naive,

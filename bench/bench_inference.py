@@ -182,7 +182,8 @@ def _session_options(graph: bytes, size: int, repeats: int) -> list[dict[str, An
 
     from asmnet.inference.runtime import session_options
 
-    levels = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL, "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    levels = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+              "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
               "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC}
     variants = [("all, 2 threads, sequential, spinning (shipped)", {}),
                 ("extended", {"level": "extended"}), ("basic", {"level": "basic"}),

@@ -89,7 +89,8 @@ def run(quick: bool = False) -> dict[str, Any]:
 
         from asmnet.inference.detect import available_detectors
 
-        runs = [("detector (mtcnn)", be, mode, w) for be in predictors for mode, w in (("sequential", 0), ("pipeline", 2))]
+        runs = [("detector (mtcnn)", be, mode, w) for be in predictors
+                for mode, w in (("sequential", 0), ("pipeline", 2))]
         if "opencv-haar" in available_detectors():
             runs.append(("detector (opencv-haar)", fast_name, "pipeline", 2))
         runs += [("stored box", be, mode, w) for be in predictors for mode, w in (("sequential", 0), ("pipeline", 2))]

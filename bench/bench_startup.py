@@ -55,7 +55,8 @@ p = Predictor.default(backend={backend!r})
 t1 = time.perf_counter()
 p.predict(np.zeros((160, 160, 3), np.uint8), (30, 30, 130, 130))
 t2 = time.perf_counter()
-print(f"RESULT {{t1 - t0:.4f}} {{t2 - t1:.4f}} {{p.backend}} {{'torch' in sys.modules and sys.modules['torch'] is not None}}")
+torch_loaded = 'torch' in sys.modules and sys.modules['torch'] is not None
+print(f"RESULT {{t1 - t0:.4f}} {{t2 - t1:.4f}} {{p.backend}} {{torch_loaded}}")
 """
 
 FACE_SHOWN_JS = """() => {
@@ -218,7 +219,8 @@ def _app_run(browser, argv: list[str], clicks: int, home: Path) -> dict[str, Any
 def _stat_row(what: str, variant: str, values: list[float], unit: str, **kw) -> dict[str, Any]:
     a = np.asarray(values, np.float64)
     row = {"what": what, "variant": variant, "median": float(np.median(a)) if a.size else None,
-           "p90": (float(np.percentile(a, 90)) if a.size >= 10 else (f"{a.min():.3g}–{a.max():.3g}" if a.size else None)),
+           "p90": (float(np.percentile(a, 90)) if a.size >= 10
+                   else (f"{a.min():.3g}–{a.max():.3g}" if a.size else None)),
            "unit": unit, "n": int(a.size), "values": a.tolist()}
     row.update(kw)
     return row

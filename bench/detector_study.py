@@ -1,7 +1,8 @@
 """Face detectors on AFLW2000-3D: how often each finds the face, per |yaw| bucket, and the constants that
 map its boxes to the 68-point landmark box (``asmnet.inference.detect.DETECTION_TO_FACE``).
 
-    python -m bench.detector_study --split train [--backends mtcnn opencv-haar] [--out bench/results/detector_train.json]
+    python -m bench.detector_study --split train [--backends mtcnn opencv-haar] \
+        [--out bench/results/detector_train.json]
 
 A face counts as found when a detection (after the detector's own score threshold) contains the centre of
 the ground-truth landmark box; that detection is the one measured (the largest when several do). The

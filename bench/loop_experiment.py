@@ -5,7 +5,8 @@
 On AFLW2000-3D (``$ASMNET_DATA_DIR/aflw2000-3d``, default ``../shared/data/aflw2000-3d``), with its
 ``split.csv`` (train 1200 / test 400):
 
-1. **Base model**: ASMNet trained from scratch on ``--n-base`` (300) train-split faces (``asmnet.training.train.train``).
+1. **Base model**: ASMNet trained from scratch on ``--n-base`` (300) train-split faces
+   (``asmnet.training.train.train``).
 2. **Workspace**: those base faces imported with their ground truth marked done (accepted); ``--n-corrections``
    (400) *other* train faces and the 400 test faces added as plain images (face box = the ground-truth
    landmark box, as ``asmnet predict --boxes gt``), all pre-labelled by the base model (``asmnet prelabel``).
@@ -201,7 +202,8 @@ def predict_direct(checkpoint: Path, samples, root: Path, args, with_extras: boo
 
 def calibration(ref_path: Path, root: Path, args) -> dict:
     """Spearman(score, NME) of uncertainty variants on the reference checkpoint's *validation* faces (the
-    part of the train split its training held out), for choosing ``asmnet.inference.uncertainty.IMPLAUSIBILITY_POWER``."""
+    part of the train split its training held out), for choosing
+    ``asmnet.inference.uncertainty.IMPLAUSIBILITY_POWER``."""
     from asmnet.model.checkpoint import load_checkpoint
     from asmnet.training.data import split_validation, usable_pose
     from asmnet.inference.uncertainty import MIN_DISAGREEMENT, typical_mahalanobis
@@ -224,7 +226,8 @@ def calibration(ref_path: Path, root: Path, args) -> dict:
     nme = face_nme(np.stack([r.points for r in rows]), gt)
     flip = np.array([e["flip_nme"] for e in extras])
     maha = np.array([e["mahalanobis"] for e in extras]) / typical_mahalanobis(68)
-    out = {"faces": len(samples), "nme": float(nme.mean()), "stored_uncertainty": spearman([r.uncertainty for r in rows], nme),
+    out = {"faces": len(samples), "nme": float(nme.mean()),
+           "stored_uncertainty": spearman([r.uncertainty for r in rows], nme),
            "flip_only": spearman(flip, nme), "mahalanobis_only": spearman(maha, nme)}
     for g in (0.5, 1.0, 2.0, 3.0):
         out[f"power_{g:g}"] = spearman(np.maximum(flip, MIN_DISAGREEMENT) * maha ** g, nme)
@@ -319,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     # ---- 4. fine-tune from the workspace (the CLI), re-pre-label
     ft_out = work / "finetuned"
     ft_args = ["train", "--from-workspace", str(ws_path), "--init", str(base_ckpt), "--epochs", str(args.ft_epochs),
-               "--lr", str(args.ft_lr), "--warmup-epochs", "1", "--batch-size", str(args.batch_size), "--seed", str(args.seed),
+               "--lr", str(args.ft_lr), "--warmup-epochs", "1", "--batch-size", str(args.batch_size),
+               "--seed", str(args.seed),
                "--threads", str(args.threads), "--device", args.device, "--out", str(ft_out),
                "--model-name", "loop-finetuned", "--no-progress"]
     t = time.time()
@@ -451,7 +455,8 @@ def markdown(r: dict) -> str:
         f"Reproduce: `{r['command']}` (figures in `bench/results/loop.json`; about {r['wall_s'] / 60:.0f} min on "
         f"{r['machine']['cpus']} shared CPU cores).",
         "",
-        f"Data: AFLW2000-3D `split.csv`. Base model trained on {d['base_faces']} train faces; {d['corrected_faces']} other "
+        f"Data: AFLW2000-3D `split.csv`. Base model trained on {d['base_faces']} train faces; "
+        f"{d['corrected_faces']} other "
         f"train faces corrected (their ground truth saved as corrections, status done); held out: the "
         f"{d['test_faces']} test-split faces. Selection: {d['selection']}. Face box: {d['face_box']}.",
         "",
@@ -459,7 +464,8 @@ def markdown(r: dict) -> str:
         f"scratch (lr {s['base_lr']}), fine-tune {s['ft_epochs']} epochs (lr {s['ft_lr']}), batch {s['batch_size']}, "
         f"{s['threads']} CPU threads. Fine-tune command: `{s['finetune_command']}`.",
         "",
-        "| held-out test faces (box NME %) | mean | median | FR@10 % | Spearman(uncertainty, NME) | NME of the 10 % least certain |",
+        "| held-out test faces (box NME %) | mean | median | FR@10 % | Spearman(uncertainty, NME) "
+        "| NME of the 10 % least certain |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
 
@@ -496,7 +502,8 @@ def markdown(r: dict) -> str:
            f"{cal['mahalanobis_only']:.2f}, product with power 1 {cal['power_1']:.2f}, power 2 {cal['power_2']:.2f}, "
            f"power 3 {cal['power_3']:.2f}." if cal else ""),
         "",
-        f"In-progress faces ({p['faces']}, {p['pinned_points_per_face']} hand-placed points each): after re-pre-labelling "
+        f"In-progress faces ({p['faces']}, {p['pinned_points_per_face']} hand-placed points each): "
+        f"after re-pre-labelling "
         f"the hand-placed points are unchanged (max difference {p['max_abs_diff_pinned_px']} px); NME of the other "
         f"points: base pre-label {p['other_points_nme']['base_prelabel']:.2f}, new model alone "
         f"{p['other_points_nme']['finetuned_raw']:.2f}, new model fitted around the hand-placed points "
@@ -512,7 +519,8 @@ def markdown(r: dict) -> str:
         f"{d['base_faces']} faces), so its absolute NME is far from the reference's; the loop's effect is the drop.",
         f"- Mean distance the \"person\" moved the base pre-labels of the corrected faces: "
         f"{r['base']['mean_correction_px']:.1f} px.",
-        f"- Wall time: base training {r['base']['train_s'] / 60:.0f} min, fine-tune {r['finetuned']['train_s'] / 60:.0f} min "
+        f"- Wall time: base training {r['base']['train_s'] / 60:.0f} min, "
+        f"fine-tune {r['finetuned']['train_s'] / 60:.0f} min "
         f"on a CPU shared with other jobs (indicative only).",
     ]
     if not r.get("control"):

@@ -7,8 +7,9 @@
 |yaw|-stratified draw as ``asmnet train``: ``asmnet.training.data.split_validation``, fraction 0.1, seed 0): the
 settings (number of passes) are chosen there; ``test`` reports. For each image: the ground-truth landmark
 box crop (the model's own figure), and the detector's box (``asmnet.inference.detect.face_boxes``, the largest face;
-where none is found, the whole image as ``Predictor.face_box`` frames it, counted in the figures) refined by ``asmnet.inference.refine.predict_refined``
-with 1..N passes. Box-normalised NME per |yaw| bucket and balanced (mean of the three buckets), percent.
+where none is found, the whole image as ``Predictor.face_box`` frames it, counted in the figures) refined by
+``asmnet.inference.refine.predict_refined`` with 1..N passes. Box-normalised NME per |yaw| bucket and balanced
+(mean of the three buckets), percent.
 """
 from __future__ import annotations
 

@@ -54,7 +54,8 @@ def test_every_package_is_in_pyproject():
         found |= {"asmnet_studio." + p.parent.relative_to(REPO).as_posix().replace("/", ".")
                   for p in (REPO / top).rglob("__init__.py")}
     found = {f for f in found if "__pycache__" not in f}
-    assert found == listed, f"missing from pyproject: {sorted(found - listed)}; listed but absent: {sorted(listed - found)}"
+    assert found == listed, (f"missing from pyproject: {sorted(found - listed)}; "
+                             f"listed but absent: {sorted(listed - found)}")
 
 
 def test_installed_beside_hugging_face_names(tmp_path):

@@ -70,7 +70,8 @@ class FakePrediction:
 
 
 class FakePredictor:
-    """Places the template in the box (or the middle of the image); same API as ``asmnet.inference.predictor.Predictor``."""
+    """Places the template in the box (or the middle of the image); same API as
+    ``asmnet.inference.predictor.Predictor``."""
 
     name = "synthetic-template"
     sha256 = "0" * 64

@@ -25,7 +25,8 @@ def face_image(path: Path, points: np.ndarray, seed: int, size: int = 320) -> Pa
     return path
 
 
-def synthetic_workspace(tmp_path: Path, n: int = 12, *, ws_name: str = "ws.db") -> tuple[Workspace, list[int], np.ndarray]:
+def synthetic_workspace(tmp_path: Path, n: int = 12, *,
+                        ws_name: str = "ws.db") -> tuple[Workspace, list[int], np.ndarray]:
     """A workspace file with ``n`` synthetic face images (no annotations yet); returns (ws, ids, shapes (n, 68, 2))."""
     shapes = random_faces(n, seed=3)
     ws = Workspace(tmp_path / ws_name)

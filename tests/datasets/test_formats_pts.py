@@ -110,7 +110,8 @@ def test_dataset_round_trip_real(w300_dir, tmp_path):
 def test_several_faces_of_one_image(tmp_path):
     make_image(tmp_path / "src" / "group.jpg", 100, 80)
     a = np.tile(np.float32([[10.5, 20.25]]), (68, 1))
-    ds = Dataset(tmp_path / "src", "pts", "ibug68", [Sample("group.jpg", a, face=0), Sample("group.jpg", a + 30, face=1)])
+    ds = Dataset(tmp_path / "src", "pts", "ibug68",
+                 [Sample("group.jpg", a, face=0), Sample("group.jpg", a + 30, face=1)])
     pts.write(ds, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").glob("*.pts")) == ["group.pts", "group_2.pts"]
     back = pts.read(tmp_path / "out")
@@ -174,7 +175,8 @@ def test_folder_read_collects_problems_and_goes_on(tmp_path):
     ds = pts.read(tmp_path)
     assert len(ds) == 3 and ds.schema == "ibug68"
     msgs = {p.path.rsplit("/", 1)[1]: p for p in ds.problems}
-    assert msgs["bad.pts"].line == 4 and msgs["bad.pts"].point == 1 and "bad.pts, line 4, point 1" in msgs["bad.pts"].message
+    assert msgs["bad.pts"].line == 4 and msgs["bad.pts"].point == 1
+    assert "bad.pts, line 4, point 1" in msgs["bad.pts"].message
     assert "expected 68 points (ibug68), found 67" in msgs["short.pts"].message
     assert "no image beside it" in msgs["orphan.pts"].message
     # a broken .pts is reported once, not also as "image has no .pts annotation" (issue 17, item 12)

@@ -1,4 +1,5 @@
-"""asmnet_studio.datasets.images: every image mode to (H, W, 3) uint8 RGB; bad files refused with the file and reason."""
+"""asmnet_studio.datasets.images: every image mode to (H, W, 3) uint8 RGB; bad files refused with the file and
+reason."""
 from __future__ import annotations
 
 import struct

@@ -300,7 +300,8 @@ def _version_1_file(path, img):
     db["images"].insert({"id": 1, "path": str(img), "name": img.name, "root": str(img.parent), "sha256": "f" * 64,
                          "width": 40, "height": 30, "tags": "[]", "added_at": "2025-01-01T00:00:00+00:00"})
     for v in (1, 2):
-        db["annotations"].insert({"image_id": 1, "version": v, "author": f"a{v}", "created_at": "2025-01-01T00:00:00+00:00",
+        db["annotations"].insert({"image_id": 1, "version": v, "author": f"a{v}",
+                                  "created_at": "2025-01-01T00:00:00+00:00",
                                   "source": "ground_truth" if v == 1 else "correction", "status": "todo",
                                   "num_points": K, "points": pts(v).astype("<f4").tobytes(), "schema": "ibug68"})
     db.conn.close()

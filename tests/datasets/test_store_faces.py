@@ -114,7 +114,8 @@ def test_workspace_written_by_schema_2_is_migrated(tmp_path):
             (1, "ground_truth", "todo", "import"), (2, "correction", "in_progress", "ann"),
             (3, "correction", "done", "rev")]
         assert hist[2].visibility.tolist() == [2] * 68
-        # schema 5: the note's list of hand-placed points became the placed mask (tests/datasets/test_store_provenance.py)
+        # schema 5: the note's list of hand-placed points became the placed mask
+        # (tests/datasets/test_store_provenance.py)
         assert hist[1].note is None and np.flatnonzero(hist[1].placed).tolist() == [3, 17]
         assert [len(ws.predictions(i)) for i in (1, 2, 3)] == [0, 1, 1]
         # the migrated file works as a current one: a second face, a save on it

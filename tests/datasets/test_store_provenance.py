@@ -104,7 +104,8 @@ def test_placed_is_written_as_indices_or_mask_and_read_as_a_mask(ws):
     np.testing.assert_array_equal(w.latest(i).placed, a.placed)
     mask = np.zeros(K, bool)
     mask[[0, 67]] = True
-    assert np.flatnonzero(w.save_annotation(i, _pts(2), author="p", base_version=1, placed=mask).placed).tolist() == [0, 67]
+    saved = w.save_annotation(i, _pts(2), author="p", base_version=1, placed=mask)
+    assert np.flatnonzero(saved.placed).tolist() == [0, 67]
     assert not w.save_annotation(i, _pts(3), author="p", base_version=2).placed.any()
     with pytest.raises(ValueError, match="point index 68 is outside 0..67"):
         w.save_annotation(i, _pts(4), author="p", base_version=3, placed=[1, 68])

@@ -55,7 +55,8 @@ def _fit(page) -> None:
     """Show the whole image (the editor opens zoomed to the face box) and wait until the view says so."""
     page.click("button.lm-zoom[data-zoom='fit']")
     page.wait_for_function("() => { const s = document.querySelector('#landmark-editor');"
-                           " return s.getAttribute('viewBox') === `-0.5 -0.5 ${s.dataset.width} ${s.dataset.height}`; }")
+                           " return s.getAttribute('viewBox')"
+                           " === `-0.5 -0.5 ${s.dataset.width} ${s.dataset.height}`; }")
 
 
 def _colour_at(shot: Image.Image, x: float, y: float) -> np.ndarray:

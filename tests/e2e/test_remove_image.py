@@ -42,7 +42,8 @@ def test_missing_image_is_marked_and_removed_from_the_queue(studio_browser, tmp_
         page.locator("#remove-id input").fill(str(gone_id))
         page.locator("#btn-remove").click()
         page.wait_for_function("() => [...document.querySelectorAll('#remove-prompt')].some(e => e.offsetParent"
-                               " && e.innerText.includes('gone.png') && e.innerText.includes('Its image file is missing'))")
+                               " && e.innerText.includes('gone.png')"
+                               " && e.innerText.includes('Its image file is missing'))")
         assert srv.svc.store.images()[0].id == gone_id, "nothing removed before the answer"
         page.locator("#btn-remove-yes").first.click()
         page.wait_for_function("() => !document.querySelector('#queue-table').innerText.includes('gone.png')")

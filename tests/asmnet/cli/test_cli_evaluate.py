@@ -51,7 +51,8 @@ def write_csv(path: Path, rows: list[tuple[str, np.ndarray, np.ndarray | None]])
         head = ["image"] + [f"{c}{i}" for i in range(68) for c in "xy"]
         w.writerow(head + (["yaw", "pitch", "roll"] if rows[0][2] is not None else []))
         for name, pts, pose in rows:
-            w.writerow([name] + [f"{v:.6f}" for v in pts.ravel()] + ([f"{v:.6f}" for v in pose] if pose is not None else []))
+            w.writerow([name] + [f"{v:.6f}" for v in pts.ravel()]
+                       + ([f"{v:.6f}" for v in pose] if pose is not None else []))
     return path
 
 
@@ -311,7 +312,8 @@ def test_report_html_renders_offline_in_chromium(tmp_path, capsys):
                 ".filter(e => e.querySelectorAll('svg.main-svg *').length > 10).length >= n",
                 arg=expected, timeout=30000)
             rendered = page.evaluate(
-                "[...document.querySelectorAll('.js-plotly-plot')].map(e => e.querySelectorAll('svg.main-svg *').length)")
+                "[...document.querySelectorAll('.js-plotly-plot')]"
+                ".map(e => e.querySelectorAll('svg.main-svg *').length)")
             assert len(rendered) == expected and all(c > 10 for c in rendered)
             assert page.locator("#summary").count() == 1
         finally:
@@ -328,7 +330,8 @@ def test_300w_subsets_breakdown(w300_dir, tmp_path, capsys):
     gt = np.stack([s.points for s in ds.samples]).astype(np.float64)
     pred = gt + np.random.default_rng(2).normal(0, 1.5, gt.shape)
     path = write_predictions_csv(tmp_path / "p.csv", [s.image for s in ds.samples], pred)
-    rc, _, err = run_cli(["--data", w300_dir, "--format", "300w", "--predictions", path, "--out", tmp_path / "o"], capsys)
+    rc, _, err = run_cli(["--data", w300_dir, "--format", "300w", "--predictions", path, "--out", tmp_path / "o"],
+                         capsys)
     assert rc == 0, err
     s = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert s["normaliser"] == "interocular" and s["nme_buckets"] is None

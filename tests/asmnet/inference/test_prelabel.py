@@ -1,4 +1,5 @@
-"""Re-pre-labelling a workspace keeps every point a person placed (asmnet.inference.workspace_prelabel, asmnet prelabel)."""
+"""Re-pre-labelling a workspace keeps every point a person placed (asmnet.inference.workspace_prelabel,
+asmnet prelabel)."""
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,8 @@ def _predict(ws, model_id, image_id, points):
 
 def _correct(ws, image_id, points, *, status="in_progress", placed=None, source="correction"):
     latest = ws.latest(image_id)
-    return ws.save_annotation(image_id, points, author="person", base_version=None if latest is None else latest.version,
+    return ws.save_annotation(image_id, points, author="person",
+                              base_version=None if latest is None else latest.version,
                               source=source, status=status, placed=placed)
 
 

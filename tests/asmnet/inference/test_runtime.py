@@ -132,7 +132,8 @@ r = p.predict(np.zeros((120, 120, 3), np.uint8), (20, 20, 100, 100))
 assert r.points.shape == (68, 2) and np.isfinite(r.points).all() and 0 <= r.confidence.min() <= 1
 assert np.isfinite(r.uncertainty) and r.extras['mahalanobis'] is not None
 from asmnet.cli import main
-rc = main(['predict', '--data', {str(data)!r}, '--format', 'pts', '--out', {str(out_csv)!r}, '--no-progress', '--extra'])
+rc = main(['predict', '--data', {str(data)!r}, '--format', 'pts', '--out', {str(out_csv)!r},
+           '--no-progress', '--extra'])
 assert rc == 0
 assert sys.modules.get('torch') is None, 'torch was imported'
 print('backend', p.backend)

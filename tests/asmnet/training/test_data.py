@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from asmnet.inference.crop import (apply_affine, box_to_crop_matrix, crop_box_from_points, from_normalised, invert_affine,
-                         landmark_box, square_box, to_normalised)
+from asmnet.inference.crop import (apply_affine, box_to_crop_matrix, crop_box_from_points, from_normalised,
+                                   invert_affine, landmark_box, square_box, to_normalised)
 from asmnet.training.data import AugmentConfig, FaceArrays, make_batch, sample_crop, split_validation
 from asmnet_studio.evaluation.pose import yaw_bucket_index
 from asmnet_studio.datasets.schemas import IBUG68
@@ -95,7 +95,8 @@ def test_real_faces_keep_roll_and_yaw_true_under_augmentation(aflw_dir):
     ratio = (batch["points"][:, 30, 0] - (batch["points"][:, 39, 0] + batch["points"][:, 42, 0]) / 2)
     turned = np.abs(batch["pose"][:, 0]) > 10
     base = (faces.points[:, 30, 0] - (faces.points[:, 39, 0] + faces.points[:, 42, 0]) / 2)
-    sign0 = np.sign(np.corrcoef(base[np.abs(faces.pose[:, 0]) > 10], faces.pose[np.abs(faces.pose[:, 0]) > 10, 0])[0, 1])
+    yawed = np.abs(faces.pose[:, 0]) > 10
+    sign0 = np.sign(np.corrcoef(base[yawed], faces.pose[yawed, 0])[0, 1])
     corr = np.corrcoef(ratio[turned], batch["pose"][turned, 0])[0, 1]
     assert np.sign(corr) == sign0 and abs(corr) > 0.5
 
