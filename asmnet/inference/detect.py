@@ -22,17 +22,12 @@ place the app, the CLI, the pre-label pipeline and the predictor get face boxes 
 from __future__ import annotations
 
 import os
-import threading
-from functools import lru_cache
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-FRONTAL = "haarcascade_frontalface_default.xml"
-PROFILE = "haarcascade_profileface.xml"
-MTCNN_DIR = Path(__file__).resolve().parents[1] / "weights" / "mtcnn"
-MTCNN_FILES = ("pnet.onnx", "rnet.onnx", "onet.onnx")
+from asmnet.inference.detect_classic import FRONTAL, cascade, dlib_boxes, dlib_detector, haar_boxes
+from asmnet.inference.detect_mtcnn import MTCNN_DIR, MTCNN_FILES, detect_passes, shipped_mtcnn
 
 #: per backend, the landmark box from a detector box (side d = max(w, h), centre c): centre
 #: c + (dx, dy) * d, width ``w * d``, height ``h * d``.
@@ -54,63 +49,19 @@ DETECTORS = ("mtcnn", "opencv-haar", "dlib-hog", "none")
 #: most of the detector's time
 MIN_FACE_PX = 40
 MIN_FACE_FRACTION = 0.04
-#: MTCNN's passes, tried in order until one finds a face: (per-stage score thresholds of P-, R-, O-net,
-#: mirrored image). The published thresholds first; where they find nothing, lower ones, then the same
-#: on the mirrored image (MTCNN is not mirror-symmetric). Chosen on the AFLW2000-3D *train* split
-#: (``bench/detector_study.py``): faces found 96.1 % with the first pass alone, 98.1 % with all three,
-#: at about the same number of detections that contain no annotated face (42 / 47 of 1200 images).
-MTCNN_PASSES = (((0.6, 0.7, 0.7), False), ((0.4, 0.5, 0.5), False), ((0.4, 0.5, 0.5), True))
-MTCNN_THRESHOLDS = MTCNN_PASSES[0][0]
 #: the default ``min_score``: 0 keeps every detection that passed its pass's last-stage threshold
 MIN_SCORE = 0.0
 
 
 # ------------------------------------------------------------------------------------------ backends
-@lru_cache(maxsize=None)
-def _cascade(name: str):
-    """The bundled OpenCV cascade ``name``, or None where this OpenCV has no cascades."""
-    if not hasattr(cv2, "CascadeClassifier"):
-        return None
-    folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
-    if not folder or not (Path(folder) / name).is_file():
-        return None
-    cc = cv2.CascadeClassifier(str(Path(folder) / name))
-    return None if cc.empty() else cc
-
-
-@lru_cache(maxsize=None)
-def _dlib_detector():
-    try:
-        import dlib
-    except ImportError:
-        return None
-    return dlib.get_frontal_face_detector()
-
-
-_mtcnn_lock = threading.Lock()
-_mtcnn_cache: dict[int, "_MTCNN | None"] = {}
-
-
-def _mtcnn() -> "_MTCNN | None":
-    """The shipped MTCNN (one per process), or None where its files or onnxruntime are missing."""
-    pid = os.getpid()
-    with _mtcnn_lock:
-        if pid not in _mtcnn_cache:
-            try:
-                _mtcnn_cache[pid] = _MTCNN(MTCNN_DIR)
-            except (ImportError, FileNotFoundError):
-                _mtcnn_cache[pid] = None
-        return _mtcnn_cache[pid]
-
-
 def available_detectors() -> list[str]:
     """The backends of ``DETECTORS`` that can run here (``"none"`` always can)."""
     out = []
-    if all((MTCNN_DIR / f).is_file() for f in MTCNN_FILES) and _mtcnn() is not None:
+    if all((MTCNN_DIR / f).is_file() for f in MTCNN_FILES) and shipped_mtcnn() is not None:
         out.append("mtcnn")
-    if _cascade(FRONTAL) is not None:
+    if cascade(FRONTAL) is not None:
         out.append("opencv-haar")
-    if _dlib_detector() is not None:
+    if dlib_detector() is not None:
         out.append("dlib-hog")
     return out + ["none"]
 
@@ -127,183 +78,6 @@ def detector_name() -> str:
             raise ValueError(f"ASMNET_DETECTOR={wanted!r} cannot run here; available: {avail}")
         return wanted
     return avail[0]
-
-
-# ------------------------------------------------------------------------------------------ MTCNN
-def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float, mode: str = "union") -> np.ndarray:
-    """Indices kept by greedy non-maximum suppression, best score first. ``mode`` "union" (IoU) or "min"
-    (intersection over the smaller box)."""
-    if len(boxes) == 0:
-        return np.zeros(0, np.int64)
-    x0, y0, x1, y1 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
-    area = (x1 - x0 + 1) * (y1 - y0 + 1)
-    order = np.argsort(scores, kind="stable")[::-1]
-    keep = []
-    while order.size:
-        i = order[0]
-        keep.append(i)
-        rest = order[1:]
-        w = np.maximum(0.0, np.minimum(x1[i], x1[rest]) - np.maximum(x0[i], x0[rest]) + 1)
-        h = np.maximum(0.0, np.minimum(y1[i], y1[rest]) - np.maximum(y0[i], y0[rest]) + 1)
-        inter = w * h
-        denom = np.minimum(area[i], area[rest]) if mode == "min" else area[i] + area[rest] - inter
-        order = rest[inter / denom <= iou]
-    return np.asarray(keep, np.int64)
-
-
-def _square(boxes: np.ndarray) -> np.ndarray:
-    """(N, 4) boxes made square about their centres (side = the larger side)."""
-    b = boxes.copy()
-    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-    side = np.maximum(w, h)
-    b[:, 0] += w / 2 - side / 2
-    b[:, 1] += h / 2 - side / 2
-    b[:, 2] = b[:, 0] + side
-    b[:, 3] = b[:, 1] + side
-    return b
-
-
-def _regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
-    """Apply (N, 4) box regression offsets (fractions of the (w + 1, h + 1) box size)."""
-    b = boxes.copy()
-    w = b[:, 2] - b[:, 0] + 1
-    h = b[:, 3] - b[:, 1] + 1
-    b[:, 0] += reg[:, 0] * w
-    b[:, 1] += reg[:, 1] * h
-    b[:, 2] += reg[:, 2] * w
-    b[:, 3] += reg[:, 3] * h
-    return b
-
-
-def _crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
-    """(N, size, size, 3) float32 network inputs: each integer box (1-based inclusive pixels, as MTCNN's
-    reference code) cut from ``image`` with zero padding outside it, resized with area averaging,
-    scaled to [-1, 1) and transposed to the networks' (x, y) order."""
-    h, w = image.shape[:2]
-    out = np.empty((len(boxes), size, size, 3), np.float32)
-    for k, (bx0, by0, bx1, by1) in enumerate(boxes.astype(np.int64)):
-        bw, bh = bx1 - bx0 + 1, by1 - by0 + 1
-        tmp = np.zeros((bh, bw, 3), np.uint8)
-        sx0, sy0 = max(bx0 - 1, 0), max(by0 - 1, 0)
-        sx1, sy1 = min(bx1, w), min(by1, h)
-        if sx1 > sx0 and sy1 > sy0:
-            tmp[sy0 - (by0 - 1):sy1 - (by0 - 1), sx0 - (bx0 - 1):sx1 - (bx0 - 1)] = image[sy0:sy1, sx0:sx1]
-        out[k] = cv2.resize(tmp, (size, size), interpolation=cv2.INTER_AREA)
-    out = (out - 127.5) * 0.0078125
-    return np.ascontiguousarray(out.transpose(0, 2, 1, 3))
-
-
-class _MTCNN:
-    """The three MTCNN stages over the shipped ONNX networks (inputs are (N, W, H, 3): x before y)."""
-
-    def __init__(self, folder: Path):
-        import onnxruntime as ort
-
-        for f in MTCNN_FILES:
-            if not (folder / f).is_file():
-                raise FileNotFoundError(folder / f)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1  # the pre-label pipeline runs one detection per pool worker
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        self.sessions = [ort.InferenceSession(str(folder / f), opts, providers=["CPUExecutionProvider"])
-                         for f in MTCNN_FILES]
-        self.inputs = [s.get_inputs()[0].name for s in self.sessions]
-
-    def _run(self, stage: int, x: np.ndarray) -> list[np.ndarray]:
-        return self.sessions[stage].run(None, {self.inputs[stage]: x})
-
-    def __call__(self, image: np.ndarray, min_face: float, thresholds=MTCNN_THRESHOLDS,
-                 factor: float = 0.709) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(boxes (F, 4) float x0, y0, x1, y1, scores (F,), keypoints (F, 5, 2) x, y: eye centres (image
-        left, right), nose tip, mouth corners (left, right)) for an (H, W, 3) uint8 RGB image."""
-        h, w = image.shape[:2]
-        m = 12.0 / min_face
-        scales, side = [], min(h, w) * m
-        while side >= 12:
-            scales.append(m * factor ** len(scales))
-            side *= factor
-        # stage 1: P-net over the pyramid
-        found = []
-        for s in scales:
-            sw, sh = int(np.ceil(w * s)), int(np.ceil(h * s))
-            im = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
-            x = ((im - 127.5) * 0.0078125).transpose(1, 0, 2)[None]
-            reg, prob = self._run(0, np.ascontiguousarray(x))
-            cols, rows = np.nonzero(prob[0, :, :, 1] >= thresholds[0])
-            if not len(cols):
-                continue
-            score = prob[0, cols, rows, 1]
-            b = np.stack([np.fix((2 * cols + 1) / s), np.fix((2 * rows + 1) / s),
-                          np.fix((2 * cols + 12) / s), np.fix((2 * rows + 12) / s)], 1)
-            r = reg[0, cols, rows, :]
-            keep = _nms(b, score, 0.5)
-            found.append(np.hstack([b[keep], score[keep, None], r[keep]]))
-        if not found:
-            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
-        allb = np.vstack(found)
-        keep = _nms(allb[:, :4], allb[:, 4], 0.7)
-        allb = allb[keep]
-        bw, bh = allb[:, 2] - allb[:, 0], allb[:, 3] - allb[:, 1]
-        boxes = np.stack([allb[:, 0] + allb[:, 5] * bw, allb[:, 1] + allb[:, 6] * bh,
-                          allb[:, 2] + allb[:, 7] * bw, allb[:, 3] + allb[:, 8] * bh], 1)
-        boxes = np.fix(_square(boxes))
-        # stage 2: R-net on 24 x 24 crops
-        reg, prob = self._run(1, _crops(image, boxes, 24))
-        ok = prob[:, 1] > thresholds[1]
-        boxes, score, reg = boxes[ok], prob[ok, 1], reg[ok]
-        if not len(boxes):
-            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
-        keep = _nms(boxes, score, 0.7)
-        boxes = np.fix(_square(_regress(boxes[keep], reg[keep])))
-        # stage 3: O-net on 48 x 48 crops
-        reg, pts, prob = self._run(2, _crops(image, boxes, 48))
-        ok = prob[:, 1] > thresholds[2]
-        boxes, score, reg, pts = boxes[ok], prob[ok, 1], reg[ok], pts[ok]
-        if not len(boxes):
-            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
-        w = boxes[:, 2:3] - boxes[:, 0:1] + 1
-        h = boxes[:, 3:4] - boxes[:, 1:2] + 1
-        kp = np.stack([w * pts[:, 0:5] + boxes[:, 0:1] - 1, h * pts[:, 5:10] + boxes[:, 1:2] - 1], axis=2)
-        boxes = _regress(boxes, reg)
-        keep = _nms(boxes, score, 0.7, "min")
-        # MTCNN's boxes are 1-based inclusive pixel indices; to 0-based continuous corners
-        return boxes[keep] - np.array([1.0, 1.0, 0.0, 0.0]), score[keep], kp[keep]
-
-
-# ------------------------------------------------------------------------------------------ Haar / dlib
-def _merge(boxes: np.ndarray, iou: float = 0.3) -> np.ndarray:
-    """Largest-first suppression of overlapping Haar / dlib hits (overlap over the smaller box)."""
-    if len(boxes) == 0:
-        return boxes
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    keep = _nms(boxes, area, iou, "min")
-    return boxes[keep]
-
-
-def _haar(gray: np.ndarray, min_size: int, profile: bool) -> np.ndarray:
-    gray = cv2.equalizeHist(gray)
-    w = gray.shape[1]
-    found: list[np.ndarray] = []
-    hits = _cascade(FRONTAL).detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_size, min_size))
-    found += [np.array([x, y, x + s, y + t], np.float32) for x, y, s, t in np.reshape(hits, (-1, 4))]
-    if profile:
-        pc = _cascade(PROFILE)
-        for mirrored in (False, True):
-            g = gray[:, ::-1].copy() if mirrored else gray
-            hits = pc.detectMultiScale(g, scaleFactor=1.1, minNeighbors=5, minSize=(min_size, min_size))
-            for x, y, s, t in np.reshape(hits, (-1, 4)):
-                x0 = w - (x + s) if mirrored else x
-                found.append(np.array([x0, y, x0 + s, y + t], np.float32))
-    return _merge(np.stack(found)) if found else np.zeros((0, 4), np.float32)
-
-
-def _dlib(gray: np.ndarray, min_size: int) -> np.ndarray:
-    upsample = 1 if max(gray.shape) < 800 else 0
-    found = [np.array([r.left(), r.top(), r.right() + 1, r.bottom() + 1], np.float32)
-             for r in _dlib_detector()(np.ascontiguousarray(gray), upsample)
-             if min(r.width(), r.height()) >= min_size]
-    return _merge(np.stack(found)) if found else np.zeros((0, 4), np.float32)
 
 
 # ------------------------------------------------------------------------------------------ public API
@@ -331,7 +105,7 @@ def detect_faces_full(image: np.ndarray, *, min_size: float | None = None, backe
         min_size: smallest face side in pixels (default: ``min_face_size``).
         backend: one of ``DETECTORS`` (default: ``detector_name()``).
         min_score: MTCNN boxes scoring below this are dropped (the Haar / dlib boxes score 1); MTCNN runs
-            the passes of ``MTCNN_PASSES`` in turn until one returns a box.
+            the passes of ``detect_mtcnn.MTCNN_PASSES`` in turn until one returns a box.
         profile: the Haar backend also runs its profile cascade.
     Returns:
         (F, 4) float32 x0, y0, x1, y1 detector boxes in pixels, largest first; (F,) float32 scores;
@@ -347,26 +121,14 @@ def detect_faces_full(image: np.ndarray, *, min_size: float | None = None, backe
     if backend == "none":
         boxes, scores = np.zeros((0, 4)), np.zeros(0)
     elif backend == "mtcnn":
-        det = _mtcnn()
+        det = shipped_mtcnn()
         if det is None:
             raise ValueError(f"the mtcnn detector cannot run here (onnxruntime or {MTCNN_DIR} missing)")
         rgb = np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else np.ascontiguousarray(img[..., :3])
-        boxes, scores, kps = np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
-        w = rgb.shape[1]
-        for thresholds, mirrored in MTCNN_PASSES:
-            if mirrored:  # back to the image's frame; image-left / image-right keypoints swap
-                b, sc, kp = det(np.ascontiguousarray(rgb[:, ::-1]), size, thresholds)
-                b = np.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], 1)
-                kp = kp[:, [1, 0, 2, 4, 3]] * np.array([-1.0, 1.0]) + np.array([w - 1.0, 0.0])
-            else:
-                b, sc, kp = det(rgb, size, thresholds)
-            ok = sc >= min_score
-            boxes, scores, kps = b[ok], sc[ok], kp[ok]
-            if len(boxes):
-                break
+        boxes, scores, kps = detect_passes(det, rgb, size, min_score)
     else:
         gray = img if img.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_RGB2GRAY)
-        boxes = _haar(gray, int(size), profile) if backend == "opencv-haar" else _dlib(gray, int(size))
+        boxes = haar_boxes(gray, int(size), profile) if backend == "opencv-haar" else dlib_boxes(gray, int(size))
         scores = np.ones(len(boxes))
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     scores = np.asarray(scores, np.float32).reshape(-1)

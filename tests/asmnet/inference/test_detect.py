@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from asmnet.inference import detect
+from asmnet.inference import detect, detect_mtcnn
 from asmnet.inference.crop import landmark_box
 from asmnet_studio.datasets.images import load_image
 
@@ -31,7 +31,7 @@ def astronaut():
 
 def test_mtcnn_is_the_default_and_ships_its_licence():
     assert detect.detector_name() == "mtcnn"
-    assert (detect.MTCNN_DIR / "LICENSE").is_file()
+    assert (detect_mtcnn.MTCNN_DIR / "LICENSE").is_file()
     assert detect.available_detectors()[-1] == "none"
 
 
