@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from asmnet.model import shape_model_file
-from asmnet.model.procrustes import Similarity, as_complex, as_xy, procrustes_align, similarity_basis, similarity_lsq
+from asmnet.model.procrustes import (Similarity, as_complex, as_xy, procrustes_align, rotation_matrices, similarity_basis,
+                                     similarity_lsq)
 
 #: bound on each coefficient in standard deviations (|b_j| <= LIMIT_SD * sqrt(lambda_j))
 LIMIT_SD = 3.0
@@ -150,12 +151,12 @@ class ShapeModel:
         x = self.instance(b)
         return x if transform is None else transform.apply(x)
 
-    def project(self, points: np.ndarray, iterations: int | None = None) -> tuple[np.ndarray, Similarity]:
+    def project(self, points: np.ndarray) -> tuple[np.ndarray, Similarity]:
         """Coefficients and pose of (K, 2) points: returns (b (m,), transform), unclamped.
 
         The exact least-squares optimum over (similarity, b) in closed form (``project_batch``);
         ``reconstruct(*project(x))`` is the closest shape the model can express (without limits) and
-        projecting it again returns the same b. ``iterations`` is ignored (kept for old callers).
+        projecting it again returns the same b.
         """
         p = self._check(points)
         b, scale, angle, t = self.project_batch(p[None])
@@ -227,7 +228,7 @@ class ShapeModel:
         scale = coef[:, 0]
         m = self.num_components
         b = coef[:, 1:m + 1] / np.maximum(scale, 1e-300)[:, None]
-        rot = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)   # (B, 2, 2)
+        rot = rotation_matrices(c, s)                                   # (B, 2, 2)
         t = np.einsum("bij,bj->bi", rot, coef[:, m + 1:m + 3])
         return b, scale, np.arctan2(s, c), t
 
@@ -366,8 +367,7 @@ class ShapeModel:
         b, scale, angle, t = self.project_batch(p)
         d2 = np.sum(b ** 2 / self.eigenvalues, axis=1)
         if self.residual_variance > 0:
-            c, s = np.cos(angle), np.sin(angle)
-            rot = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)          # (N, 2, 2)
+            rot = rotation_matrices(np.cos(angle), np.sin(angle))                    # (N, 2, 2)
             model_frame = np.einsum("nki,nij->nkj", p - t[:, None], rot) / scale[:, None, None]
             inst = self.mean[None] + (b @ self.components).reshape(len(p), -1, 2)
             d2 = d2 + np.sum((model_frame - inst) ** 2, axis=(1, 2)) / self.residual_variance

@@ -48,6 +48,11 @@ def as_xy(z: np.ndarray) -> np.ndarray:
     return np.stack([z.real, z.imag], -1)
 
 
+def rotation_matrices(c: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """(N, 2, 2) rotations [[c, -s], [s, c]] from (N,) cosines and sines."""
+    return np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)
+
+
 def similarity_lsq(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
     """The weighted least-squares similarity taking ``src`` onto ``dst``, in closed form: the one similarity

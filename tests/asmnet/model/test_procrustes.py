@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from asmnet.model.procrustes import Similarity, as_complex, as_xy, procrustes_align, similarity_basis, similarity_lsq
+from asmnet.model.procrustes import (Similarity, as_complex, as_xy, procrustes_align, rotation_matrices, similarity_basis,
+                                     similarity_lsq)
 from tests.asmnet.conftest import synthetic_shapes
 
 
@@ -54,3 +55,11 @@ def test_procrustes_align_puts_similar_shapes_onto_one_normalised_mean():
     np.testing.assert_allclose(aligned, np.broadcast_to(mean, aligned.shape), atol=1e-9)
     with pytest.raises(ValueError, match=r"\(N, K, 2\)"):
         procrustes_align(base)
+
+
+def test_rotation_matrices_match_the_similarity():
+    angles = np.array([0.0, 0.5, -2.0])
+    rot = rotation_matrices(np.cos(angles), np.sin(angles))
+    assert rot.shape == (3, 2, 2)
+    for a, r in zip(angles, rot):
+        np.testing.assert_allclose(r, Similarity(1.0, float(a), np.zeros(2)).matrix, atol=1e-15)
