@@ -1,12 +1,14 @@
 """asmnet.inference.detect: the shipped MTCNN (ONNX files + onnxruntime) finds real faces, maps them to the landmark
-box, finds nothing in noise, and the Haar cascades stay a selectable fallback. Real photographs: the public-
+box, finds nothing in noise, and the Haar cascades stay a selectable fallback; the backends' own parts
+(detect_mtcnn: NMS, the mirrored pass; detect_classic: Haar, dlib HOG). Real photographs: the public-
 domain pictures of the sample workspace, and AFLW2000-3D test images (skipped where the data is missing)."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
-from asmnet.inference import detect, detect_mtcnn
+from asmnet.inference import detect, detect_classic, detect_mtcnn
 from asmnet.inference.crop import landmark_box
 from asmnet_studio.datasets.images import load_image
 
@@ -100,3 +102,46 @@ def test_finds_aflw_test_faces(aflw_dir):
             ious.append(_iou(hit[0], gt))
     assert found >= 0.9 * len(samples)
     assert np.median(ious) > 0.6
+
+
+# ------------------------------------------------------------------ the backends' modules
+def test_nms_keeps_the_best_of_overlapping_boxes_in_both_modes():
+    boxes = np.array([[0, 0, 9, 9], [1, 1, 10, 10], [50, 50, 59, 59], [2, 2, 5, 5]], np.float64)
+    scores = np.array([0.5, 0.9, 0.8, 0.7])
+    assert detect_mtcnn.nms(boxes, scores, 0.5).tolist() == [1, 2, 3]          # IoU: the small box stays
+    assert detect_mtcnn.nms(boxes, scores, 0.5, "min").tolist() == [1, 2]      # over the smaller box: it goes
+    assert detect_mtcnn.nms(np.zeros((0, 4)), np.zeros(0), 0.5).shape == (0,)
+
+
+def test_passes_map_a_mirrored_pass_back_to_the_image(astronaut):
+    """detect_passes on the mirrored image gives the mirrored boxes and keypoints (left / right swapped)."""
+    det = detect_mtcnn.shipped_mtcnn()
+    if det is None:
+        pytest.skip("onnxruntime or the MTCNN files are missing")
+    image, _ = astronaut
+    w = image.shape[1]
+    b, s, kp = detect_mtcnn.detect_passes(det, np.ascontiguousarray(image), 40.0, 0.0)
+    bm, sm, kpm = detect_mtcnn.detect_passes(det, np.ascontiguousarray(image[:, ::-1]), 40.0, 0.0)
+    i, j = int(np.argmax(s)), int(np.argmax(sm))
+    np.testing.assert_allclose([w - bm[j, 2], bm[j, 1], w - bm[j, 0], bm[j, 3]], b[i], atol=6)
+    mirrored_kp = kpm[j, [1, 0, 2, 4, 3]] * [-1.0, 1.0] + [w - 1.0, 0.0]
+    np.testing.assert_allclose(mirrored_kp, kp[i], atol=6)
+
+
+@pytest.mark.parametrize("backend", ["haar", "dlib"])
+def test_classic_detectors_find_the_face(astronaut, backend):
+    image, hand_box = astronaut
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    if backend == "haar":
+        if detect_classic.cascade(detect_classic.FRONTAL) is None:
+            pytest.skip("this OpenCV has no Haar cascades")
+        boxes = detect_classic.haar_boxes(gray, 40, profile=True)
+    else:
+        if detect_classic.dlib_detector() is None:
+            pytest.skip("dlib is not installed")
+        boxes = detect_classic.dlib_boxes(gray, 40)
+    assert boxes.dtype == np.float32 and boxes.shape[1:] == (4,)
+    assert max(_iou(b, hand_box) for b in boxes) > 0.4
+    noise = np.random.default_rng(0).integers(0, 255, (120, 160), dtype=np.uint8)
+    assert (detect_classic.haar_boxes(noise, 40, profile=False) if backend == "haar"
+            else detect_classic.dlib_boxes(noise, 40)).shape == (0, 4)
