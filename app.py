@@ -190,7 +190,7 @@ def create_services(args: argparse.Namespace, *, predictor=None, shape_model=Non
                 report = store.import_dataset(ds, author=f"import ({args.author})", progress=update)
         finally:
             close()
-        _import_report(path, args.import_dir, report, ds)
+        svc.import_report = _import_report(path, args.import_dir, report, ds)
     missing = sum(store.latest_prediction(r.id) is None and r.box_source != "not_found" for r in store.images())
     if missing:
         update, close = _bar("pre-labelling", progress, unit="face")
@@ -209,10 +209,11 @@ def create_services(args: argparse.Namespace, *, predictor=None, shape_model=Non
     return svc
 
 
-def _import_report(workspace: Path, folder: str, report, ds) -> None:
+def _import_report(workspace: Path, folder: str, report, ds) -> Path | None:
     """Print the start-up import's report (the first 10 of each list) and, when there is anything to report,
     write all of it (skipped entries, reader problems, reader flags) to ``<workspace stem>-import-report.csv``
-    beside the workspace (``asmnet.cli.import_.write_report``)."""
+    beside the workspace (``asmnet.cli.import_.write_report``); returns that file (the page offers it for
+    download), or None."""
     from asmnet.cli.import_ import print_report, reader_flags, write_report
 
     flags = reader_flags(ds, report)
@@ -222,6 +223,7 @@ def _import_report(workspace: Path, folder: str, report, ds) -> None:
         write_report(full, report, flags)
     print(f"imported {folder}:", end=" ")
     print_report(report, limit=10, flags=flags, full=full)
+    return full
 
 
 def _bar(desc: str, enabled: bool, unit: str = "image"):

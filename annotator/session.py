@@ -42,6 +42,10 @@ class Services:
         checkpoint: path of the predictor's checkpoint (for the model registry).
         display_dir: where the copies the browser is sent are cached (``asmnet_studio.annotator.display``; default:
             ``<workspace stem>-display`` beside the workspace file, a temporary folder for an in-memory one).
+        import_report: the full report (CSV) of the start-up import (``app.py --import``), None when it had
+            nothing to report; the page offers it for download.
+        upload_report: the full list (CSV) of the files the last upload refused, None when it refused none;
+            the page offers it for download (``add_uploads``).
     """
 
     store: Workspace
@@ -53,6 +57,8 @@ class Services:
     schema: LandmarkSchema = field(default_factory=lambda: get_schema("ibug68"))
     checkpoint: str = ""
     display_dir: Path | None = None
+    import_report: Path | None = None
+    upload_report: Path | None = None
     _model_id: int | None = field(default=None, init=False, repr=False)
     _served: set = field(default_factory=set, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -259,13 +265,14 @@ def add_uploads(svc: Services, files: list[str], progress: Callable[[int, int], 
         raise ValueError("this workspace has no folder for uploaded images")
     svc.upload_dir.mkdir(parents=True, exist_ok=True)
     ids = []
-    refused = []
+    refused: list[tuple[str, str]] = []
+    svc.upload_report = None
     for n, f in enumerate(files, start=1):  # one bad file is reported; the others are still added
         src = Path(f)
         try:
             ids.append(_add_upload(svc, src))
         except (DataError, ValueError, OSError) as exc:
-            refused.append(f"{src.name}: {getattr(exc, 'reason', None) or exc}")
+            refused.append((src.name, str(getattr(exc, "reason", None) or exc)))
         finally:
             _drop_upload_temp(src)
         if progress is not None:
@@ -273,10 +280,35 @@ def add_uploads(svc: Services, files: list[str], progress: Callable[[int, int], 
     if refused:
         from asmnet_studio.annotator.messages import toast_text
 
+        svc.upload_report = write_upload_report(svc, refused)
+        listed = "; ".join(f"{name}: {why}" for name, why in refused[:20])
+        more = f"; ... {len(refused) - 20} more in {svc.upload_report.name}" if len(refused) > 20 else ""
         if not ids:
-            raise ValueError("no image added: " + "; ".join(refused))
-        gr.Warning(toast_text(f"{len(refused)} file(s) not added: " + "; ".join(refused)))
+            raise ValueError(f"no image added: {listed}{more}")
+        gr.Warning(toast_text(f"{len(refused)} file(s) not added: {listed}{more}"))
     return ids
+
+
+#: columns of the upload report, those of ``asmnet import --report`` (``asmnet.cli.import_.REPORT_COLUMNS``)
+UPLOAD_REPORT_COLUMNS = ("kind", "file", "line", "point", "message")
+
+
+def write_upload_report(svc: Services, refused: list[tuple[str, str]]) -> Path:
+    """Write every refused upload, (file name, reason), as CSV rows of ``UPLOAD_REPORT_COLUMNS`` (kind
+    "refused upload") to ``<workspace stem>-upload-report.csv`` beside the upload folder, through a temporary
+    file moved into place; returns its path."""
+    import csv
+    import os
+
+    stem = Path(svc.store.path).stem if getattr(svc.store, "path", None) else "workspace"
+    path = Path(svc.upload_dir).parent / f"{stem}-upload-report.csv"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(UPLOAD_REPORT_COLUMNS)
+        w.writerows(("refused upload", name, "", "", why) for name, why in refused)
+    os.replace(tmp, path)
+    return path
 
 
 def _add_upload(svc: Services, src: Path) -> int:

@@ -141,12 +141,18 @@ def build_app(svc: session.Services, *, title: str = "ASMNet Studio") -> gr.Bloc
                         with gr.Row():
                             remove_yes = gr.Button("Yes, remove it", size="sm", variant="stop", elem_id="btn-remove-yes")
                             remove_no = gr.Button("Cancel", size="sm", elem_id="btn-remove-cancel")
-                with gr.Accordion("Add images and pre-label", open=False):
+                imported = h.offered_report(svc.import_report)  # app.py --import had something to report
+                with gr.Accordion("Add images and pre-label", open=imported is not None):
                     uploads = gr.File(file_count="multiple", file_types=["image"], label="Add face images "
-                                      "(max 25 MB each; copied into the workspace's image folder)")
+                                      "(max 25 MB each; copied into the workspace's image folder)",
+                                      elem_id="add-images")
                     with gr.Row():
                         prelabel_btn = gr.Button("Pre-label every image without a prediction", size="sm")
                     add_msg = gr.Markdown()
+                    upload_report = gr.File(None, visible=False, interactive=False, elem_id="upload-report",
+                                            label="Files the last upload refused, each with its reason (CSV)")
+                    gr.File(imported, visible=imported is not None, interactive=False, elem_id="import-report",
+                            label="Start-up import (--import): every skipped entry, reader problem and flag (CSV)")
             # ------------------------------------------------------------------ Evaluate
             with gr.Tab("Evaluate", id="evaluate") as eval_tab:
                 ref0, norm0 = evaluation_view.default_choices(svc.store, svc.schema)
@@ -242,6 +248,7 @@ def build_app(svc: session.Services, *, title: str = "ASMNet Studio") -> gr.Bloc
             ev(refresh_queue, [flt, srt], queue_out)
         table.select(h.bind(h.on_queue_select, svc), [state, order], view_out + [tabs])
         uploads.upload(h.bind(h.on_upload, svc), [uploads], [add_msg]) \
+            .then(h.bind(h.on_upload_report, svc), None, [upload_report], show_progress="hidden") \
             .then(refresh_queue, [flt, srt], queue_out, show_progress="hidden")
         remove_btn.click(h.bind(h.on_remove_ask, svc), [remove_id], [remove_target, remove_text, remove_box])
         for btn, action in ((remove_yes, "remove"), (remove_no, "cancel")):

@@ -1,6 +1,8 @@
-"""Events that bring images in and annotations out: upload, pre-label, export. Outputs as listed in
-``ui.py``."""
+"""Events that bring images in and annotations out: upload (and the download of its refusals), pre-label,
+export. Outputs as listed in ``ui.py``."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import gradio as gr
 
@@ -22,6 +24,23 @@ def on_upload(svc: Services, files, progress=gr.Progress()):
     paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (files or [])]
     ids = add_uploads(svc, paths, lambda i, total: progress((i, total), desc="adding images"))
     return f"Added {len(ids)} image(s) (ids {', '.join(map(str, ids))}) with model predictions."
+
+
+def offered_report(path) -> str | None:
+    """The report CSV at ``path`` as the page's ``gr.File`` offers it for download: the resolved path, registered
+    as static so that the page may fetch it where it lies (beside the workspace); None when there is no such file."""
+    if path is None or not Path(path).is_file():
+        return None
+    full = Path(path).resolve()
+    gr.set_static_paths([full])
+    return str(full)
+
+
+def on_upload_report(svc: Services):
+    """After an upload (also one that added nothing): the full list of the files it refused, for download,
+    hidden when it refused none. Outputs: file."""
+    path = offered_report(svc.upload_report)
+    return gr.update(value=path, visible=path is not None)
 
 
 @user_errors
