@@ -1,7 +1,8 @@
 """Issue 16: the documentation names code that exists. docs/MAP.md (the rooms, one drag, one pre-label) and the
-other pages are parsed for the names in backticks: every dotted name under one of our import roots must import
-(the longest module prefix) and resolve attribute by attribute; every file path must exist; and every module of
-the rooms must appear on the map, so that a moved, renamed or new module fails here until the pages follow."""
+other pages are parsed for names: every dotted name under one of our import roots (in backticks, or anywhere for
+asmnet / asmnet_studio / bench) must import (the longest module prefix) and resolve attribute by attribute; every
+file path in backticks must exist; and every module of the rooms must appear on the map, so that a moved, renamed
+or new module fails here until the pages follow."""
 from __future__ import annotations
 
 import importlib
@@ -17,9 +18,10 @@ PAGES = [REPO / "README.md", REPO / "asmnet" / "weights" / "MODEL_CARD.md",
          *sorted((REPO / "docs").glob("*.md")), *sorted((REPO / "bench").glob("*.md"))]
 #: first components of the import names we own
 ROOTS = ("asmnet", "asmnet_studio", "app", "bench")
-#: folders whose every public module the map names (formats/ is summed up as "one module per format")
-ROOMS = ("asmnet/model", "asmnet/training", "asmnet/inference", "asmnet/cli", "datasets", "datasets/store",
-         "evaluation", "annotator")
+#: the folders whose every public module the map names: each package under these (formats/ is summed up as
+#: "one module per format")
+ROOM_ROOTS = ("asmnet", "datasets", "evaluation", "annotator")
+NOT_ROOMS = ("datasets/formats",)
 FILE_SUFFIXES = (".py", ".md", ".npz", ".json", ".onnx", ".pt", ".toml", ".csv", ".sh", ".db")
 
 FENCE = re.compile(r"^```.*?^```", re.S | re.M)
@@ -27,6 +29,8 @@ SPAN = re.compile(r"`([^`]+)`")
 DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 FROM_IMPORT = re.compile(r"^from\s+([\w.]+)\s+import\s+([\w\s,]+)$")
 PATH = re.compile(r"^[\w.-]+(?:/[\w.*{},-]+)*/?$")
+#: a dotted name under asmnet / asmnet_studio / bench anywhere in the text, in backticks or not
+PROSE_NAME = re.compile(r"(?<![\w./-])(?:asmnet|asmnet_studio|bench)(?:\.[A-Za-z_]\w*)+")
 
 
 def spans(text: str) -> list[tuple[int, str]]:
@@ -62,6 +66,19 @@ def file_paths(span: str) -> list[str]:
     return [span] if (REPO / span.split("/")[0]).exists() and span.split("/")[0] not in {"", "."} else []
 
 
+def prose_names(text: str) -> list[tuple[int, str]]:
+    """(line number, name) of every dotted name under asmnet / asmnet_studio / bench in the text (code blocks
+    included: ``torchrun ... -m asmnet.cli train``), file names such as ``bench.md`` left out."""
+    return [(text.count("\n", 0, m.start()) + 1, m.group(0)) for m in PROSE_NAME.finditer(text)
+            if not m.group(0).endswith(FILE_SUFFIXES)]
+
+
+def rooms() -> list[Path]:
+    """Every package folder under ``ROOM_ROOTS`` but ``NOT_ROOMS``."""
+    return sorted(p.parent for root in ROOM_ROOTS for p in (REPO / root).rglob("__init__.py")
+                  if "__pycache__" not in p.parts and p.parent.relative_to(REPO).as_posix() not in NOT_ROOMS)
+
+
 def resolve(name: str) -> str | None:
     """None when ``name`` imports and resolves, else why not."""
     parts = name.split(".")
@@ -94,12 +111,12 @@ def _expand(path: str) -> list[Path]:
 @pytest.mark.parametrize("page", [p for p in PAGES if p.is_file()], ids=lambda p: str(p.relative_to(REPO)))
 def test_every_code_name_resolves(page: Path):
     text = page.read_text(encoding="utf-8")
+    names = {(line, name) for line, span in spans(text) for name in code_names(span)} | set(prose_names(text))
     bad = []
-    for line, span in spans(text):
-        for name in code_names(span):
-            why = resolve(name)
-            if why is not None:
-                bad.append(f"{page.relative_to(REPO)}:{line}: `{name}`: {why}")
+    for line, name in sorted(names):
+        why = resolve(name)
+        if why is not None:
+            bad.append(f"{page.relative_to(REPO)}:{line}: `{name}`: {why}")
     assert not bad, "names in the docs that the code does not have:\n" + "\n".join(bad)
 
 
@@ -117,12 +134,14 @@ def test_every_file_path_exists(page: Path):
 
 def test_the_map_names_every_module_of_the_rooms():
     words = set(re.findall(r"\w+", MAP.read_text(encoding="utf-8")))
-    missing = [f"{room}/{p.name}" for room in ROOMS for p in sorted((REPO / room).glob("*.py"))
+    missing = [p.relative_to(REPO).as_posix() for room in rooms() for p in sorted(room.glob("*.py"))
                if not p.stem.startswith("_") and p.stem not in words]
     assert not missing, f"docs/MAP.md does not name these modules: {missing}"
 
 
 def test_the_checker_rejects_names_that_do_not_exist():
+    for root in ("asmnet", "bench"):  # the repository's packages, not a folder of tests of the same name
+        assert Path(importlib.import_module(root).__file__).parent == REPO / root
     assert resolve("asmnet.inference.prelabel.prelabel_faces") is None
     assert resolve("asmnet_studio.datasets.store.workspace.Workspace.save_annotation") is None
     assert resolve("asmnet.inference.prelabel.no_such_function") is not None
@@ -134,3 +153,6 @@ def test_the_checker_rejects_names_that_do_not_exist():
     assert code_names("app.py") == [] and file_paths("asmnet/weights/asmnet68.pt") == ["asmnet/weights/asmnet68.pt"]
     assert code_names("app.py --import DIR") == [] and file_paths("~/.cache/x") == []
     assert code_names("from datasets import load_dataset") == []
+    assert prose_names("run asmnet.cli train, see bench.md and `asmnet_studio.datasets.paths`") == [
+        (1, "asmnet.cli"), (1, "asmnet_studio.datasets.paths")]
+    assert REPO / "datasets" / "store" in rooms() and REPO / "datasets" / "formats" not in rooms()
