@@ -158,12 +158,12 @@ def ensure_prediction(svc: Services, image_id: int, *, box=None, force: bool = F
 
 def prelabel_new_faces(svc: Services, progress: Callable[[int, int], None] | None = None, *,
                        batch_size: int = 16) -> int:
-    """Run the model on every face that has no prediction yet (``asmnet.inference.workspace_prelabel.prelabel_new_faces``,
-    the one pre-label pipeline with the store as its sink), in batches, each batch stored in one transaction;
-    returns how many faces got a prediction. A picture whose face has no box goes through the detector first
-    (every face found is added; none found: the face is marked "not_found" and waits for a box).
-    ``progress(done, total)`` once before the first batch (done = 0, so a progress bar's clock starts with
-    the work) and after each batch."""
+    """Run the model on every face that has no prediction yet
+    (``asmnet.inference.workspace_prelabel.prelabel_new_faces``, the one pre-label pipeline with the store as its sink),
+    in batches, each batch stored in one transaction; returns how many faces got a prediction. A picture whose face has
+    no box goes through the detector first (every face found is added; none found: the face is marked "not_found" and
+    waits for a box). ``progress(done, total)`` once before the first batch (done = 0, so a progress bar's clock starts
+    with the work) and after each batch."""
     from asmnet.inference import workspace_prelabel
 
     report = workspace_prelabel.prelabel_new_faces(svc.store, svc.predictor, svc.model_id, batch_size=batch_size,
