@@ -152,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
         rng = np.random.default_rng(cfg["seed"])
         cal_idx = np.sort(rng.choice(tr, min(args.calibration_faces, len(tr)), replace=False))
         print(f"calibrating on {len(cal_idx)} training faces of {cfg['data']} (split {cfg['split']}, validation "
-              f"fraction {cfg['val_fraction']}, seed {cfg['seed']}); checking on {len(val)} validation faces ({val_source})",
+              f"fraction {cfg['val_fraction']}, seed {cfg['seed']}); checking on {len(val)} validation faces "
+              f"({val_source})",
               file=sys.stderr)
         pf = Predictor.from_checkpoint(ckpt, backend="torch")
         size = pf.input_size
@@ -182,11 +183,13 @@ def run(args: argparse.Namespace) -> int:
               f"Spearman float {check['float']['uncertainty_spearman']:.3f}, int8 "
               f"{check['int8']['uncertainty_spearman']:.3f}", file=sys.stderr)
         extra = {"quantisation": {**quant, "calibration": {
-            "data": str(cfg["data"]), "format": cfg["format"], "split": cfg["split"], "part": "training (not validation)",
+            "data": str(cfg["data"]), "format": cfg["format"], "split": cfg["split"],
+            "part": "training (not validation)",
             "faces": int(len(cal_idx)), "network_inputs": int(len(calibration)), "seed": cfg["seed"],
             "val_fraction": cfg["val_fraction"]}}, "validation": check}
         if not check["accepted"] and not (args.keep_refused and args.cache):
-            print(f"int8 refused (|delta| > {NME_TOLERANCE}): writing the float 'onnx' runtime instead", file=sys.stderr)
+            print(f"int8 refused (|delta| > {NME_TOLERANCE}): writing the float 'onnx' runtime instead",
+                  file=sys.stderr)
             backend, calibration = "onnx", None
             extra = {"int8_refused": extra}
     sidecar = build_runtime(ckpt, backend, release=release, calibration=calibration, extra=extra,
