@@ -116,38 +116,36 @@ def ced_figure(reports: Report | Mapping[str, Report], *, max_threshold: float |
             failure threshold (from the report's summary).
         max_threshold: right end of the x axis in NME percent (default 1.5 x the largest failure threshold).
     """
-    reps = _reports(reports)
-    hi = max_threshold if max_threshold is not None else 1.5 * max(r.failure_threshold for r in reps.values())
-    fig = go.Figure()
-    for c, (label, r) in enumerate(reps.items()):
-        t, y = r.ced(max_threshold=hi)
-        fig.add_trace(go.Scatter(x=t, y=y, mode="lines", name=_legend_label(label, r),
-                                 line={"color": _PALETTE[c % len(_PALETTE)], "width": 2},
-                                 hovertemplate="NME ≤ %{x:.2f}%: %{y:.1f}% of images<extra></extra>"))
-    for t in sorted({r.failure_threshold for r in reps.values()}):
-        fig.add_vline(x=t, line_dash="dash", line_color="#888")
-    fig.update_layout(title=title, template="plotly_white", xaxis_title="NME (%)",
-                      yaxis_title="images (%)", yaxis_range=[0, 100], xaxis_range=[0, hi], showlegend=True,
-                      legend={"yanchor": "bottom", "y": 0.02, "xanchor": "right", "x": 0.98})
-    return fig
+    return _threshold_curves(reports, lambda r, hi: r.ced(max_threshold=hi), max_threshold=max_threshold,
+                             title=title, hover="NME ≤ %{x:.2f}%: %{y:.1f}% of images<extra></extra>",
+                             xaxis_title="NME (%)", yaxis_title="images (%)", legend_at_top=False)
 
 
 def failure_rate_figure(reports: Report | Mapping[str, Report], *, max_threshold: float | None = None,
                         title: str = "Failure rate vs threshold") -> go.Figure:
     """Failure rate (percent of images with NME > x) against the threshold x, reports overlaid."""
+    return _threshold_curves(reports, lambda r, hi: r.failure_curve(max_threshold=hi), max_threshold=max_threshold,
+                             title=title, hover="NME > %{x:.2f}%: %{y:.1f}% of images<extra></extra>",
+                             xaxis_title="threshold: NME (%)", yaxis_title="failure rate (%)", legend_at_top=True)
+
+
+def _threshold_curves(reports, curve, *, max_threshold: float | None, title: str, hover: str, xaxis_title: str,
+                      yaxis_title: str, legend_at_top: bool) -> go.Figure:
+    """One line per report of ``curve(report, hi) -> (thresholds, percent)`` over NME thresholds [0, hi]
+    (hi: ``max_threshold`` or 1.5 x the largest failure threshold), with each failure threshold dashed."""
     reps = _reports(reports)
     hi = max_threshold if max_threshold is not None else 1.5 * max(r.failure_threshold for r in reps.values())
     fig = go.Figure()
     for c, (label, r) in enumerate(reps.items()):
-        t, y = r.failure_curve(max_threshold=hi)
+        t, y = curve(r, hi)
         fig.add_trace(go.Scatter(x=t, y=y, mode="lines", name=_legend_label(label, r),
-                                 line={"color": _PALETTE[c % len(_PALETTE)], "width": 2},
-                                 hovertemplate="NME > %{x:.2f}%: %{y:.1f}% of images<extra></extra>"))
+                                 line={"color": _PALETTE[c % len(_PALETTE)], "width": 2}, hovertemplate=hover))
     for t in sorted({r.failure_threshold for r in reps.values()}):
         fig.add_vline(x=t, line_dash="dash", line_color="#888")
-    fig.update_layout(title=title, template="plotly_white", xaxis_title="threshold: NME (%)",
-                      yaxis_title="failure rate (%)", yaxis_range=[0, 100], xaxis_range=[0, hi], showlegend=True,
-                      legend={"yanchor": "top", "y": 0.98, "xanchor": "right", "x": 0.98})
+    legend = ({"yanchor": "top", "y": 0.98, "xanchor": "right", "x": 0.98} if legend_at_top
+              else {"yanchor": "bottom", "y": 0.02, "xanchor": "right", "x": 0.98})
+    fig.update_layout(title=title, template="plotly_white", xaxis_title=xaxis_title, yaxis_title=yaxis_title,
+                      yaxis_range=[0, 100], xaxis_range=[0, hi], showlegend=True, legend=legend)
     return fig
 
 

@@ -176,6 +176,19 @@ def _mean_shape(gt: np.ndarray, schema: LandmarkSchema, norm: np.ndarray, mask) 
         return np.where(cnt[:, None] > 0, tot / np.maximum(cnt, 1)[:, None], np.nan)
 
 
+def _pose_columns(table: dict, pose, name: str, suffix: str, n: int) -> np.ndarray | None:
+    """Validate ``pose`` ((n, 3) yaw, pitch, roll in degrees, or None) and add its ``<angle>_<suffix>`` columns
+    to ``table``; returns the (n, 3) float array, or None when ``pose`` is None."""
+    if pose is None:
+        return None
+    arr = posemod._pose_batch(pose, name)
+    if arr.shape[0] != n:
+        raise ValueError(f"{name} must have one row per image ({n}), found {arr.shape[0]}")
+    for i, a in enumerate(posemod.ANGLES):
+        table[f"{a}_{suffix}"] = arr[:, i]
+    return arr
+
+
 def evaluate(pred, gt, *, schema: LandmarkSchema | str, normaliser: str, pred_pose=None, gt_pose=None,
              names: Sequence[str] | None = None, visibility=None, subsets: Sequence[str | None] | None = None,
              attributes=None, failure_threshold: float = 10.0) -> Report:
@@ -239,21 +252,10 @@ def evaluate(pred, gt, *, schema: LandmarkSchema | str, normaliser: str, pred_po
     table["error_px"] = err_mean
     table["failed"] = per_nme > ft
 
-    gp = None
-    if gt_pose is not None:
-        gp = posemod._pose_batch(gt_pose, "gt_pose")
-        if gp.shape[0] != n:
-            raise ValueError(f"gt_pose must have one row per image ({n}), found {gp.shape[0]}")
-        for i, a in enumerate(posemod.ANGLES):
-            table[f"{a}_gt"] = gp[:, i]
+    gp = _pose_columns(table, gt_pose, "gt_pose", "gt", n)
+    if gp is not None:
         table["bucket"] = posemod.yaw_bucket(gp[:, 0])
-    pp = None
-    if pred_pose is not None:
-        pp = posemod._pose_batch(pred_pose, "pred_pose")
-        if pp.shape[0] != n:
-            raise ValueError(f"pred_pose must have one row per image ({n}), found {pp.shape[0]}")
-        for i, a in enumerate(posemod.ANGLES):
-            table[f"{a}_pred"] = pp[:, i]
+    pp = _pose_columns(table, pred_pose, "pred_pose", "pred", n)
     if gp is not None and pp is not None:
         ae = posemod.angle_errors(pp, gp)
         for i, a in enumerate(posemod.ANGLES):

@@ -151,6 +151,32 @@ def image_name_problem(root: Path, rel: str) -> str | None:
     return None
 
 
+def locate_listed_image(root: Path, folders, rel, name: str, listing: Path, line_no: int,
+                        ) -> tuple[str | None, Problem | None]:
+    """The image an annotation line names, as ``(posix path relative to root, None)``, or ``(None, problem)``.
+
+    Args:
+        root: the dataset folder.
+        folders: sub-folders of ``root`` to look in, in order (``""`` is ``root`` itself).
+        rel: the image's relative path as listed (already checked by ``datasets.paths.relative_name``).
+        name: the name as written in the file (quoted short in the problem).
+        listing: the annotation file, and ``line_no`` its 1-based line, named in the problem.
+    """
+    for folder in folders:
+        cand = PurePosixPath(folder) / PurePosixPath(rel) if folder else PurePosixPath(rel)
+        if (root / cand).is_file():
+            image = cand.as_posix()
+            break
+    else:
+        where = " or ".join(str(root / folder) if folder else str(root) for folder in folders)
+        return None, Problem(str(listing), f"{listing}, line {line_no}: image {short(name)} not found in {where}",
+                             line=line_no)
+    why = image_name_problem(root, image)
+    if why:
+        return None, Problem(str(listing), f"{listing}, line {line_no}: {why}", line=line_no)
+    return image, None
+
+
 def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
 

@@ -26,10 +26,11 @@ import numpy as np
 
 from asmnet_studio.datasets.errors import FormatError
 from asmnet_studio.datasets.formats._common import (image_name_problem, parse_float, short, find_single_file,
+                                                    locate_listed_image,
                                                     atomic_write_text, check_writable, copy_image, flag_points,
                                                     format_float, problem)
 from asmnet_studio.datasets.paths import relative_name
-from asmnet_studio.datasets.sample import Dataset, Problem, Sample
+from asmnet_studio.datasets.sample import Dataset, Sample
 from asmnet_studio.datasets.schemas import get_schema, schema_for_points
 
 NAME = "csv"
@@ -179,18 +180,9 @@ def read(root: Path, *, schema: str | None = None) -> Dataset:
         except FormatError as exc:
             ds.problems.append(problem(exc))
             continue
-        for sub in IMAGE_SUBDIRS:
-            cand = (Path(sub) / rel) if sub else Path(rel)
-            if (base / cand).is_file():
-                image = cand.as_posix()
-                break
-        else:
-            ds.problems.append(Problem(str(csv_path), f"{csv_path}, line {line_no}: image {short(name)} not found "
-                                                      f"in {base} or {base / 'training'}", line=line_no))
-            continue
-        why = image_name_problem(base, image)
-        if why:
-            ds.problems.append(Problem(str(csv_path), f"{csv_path}, line {line_no}: {why}", line=line_no))
+        image, missing = locate_listed_image(base, IMAGE_SUBDIRS, rel, name, csv_path, line_no)
+        if missing:
+            ds.problems.append(missing)
             continue
         s = Sample(image=image, points=points, schema=schema, visibility=vis, pose=pose,
                    split=row[cols.split].strip() or None if cols.split is not None else None,

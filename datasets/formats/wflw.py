@@ -18,12 +18,12 @@ relative paths (``sample.image``), so a round trip returns the same samples.
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
 from asmnet_studio.datasets.errors import FormatError
-from asmnet_studio.datasets.formats._common import (image_name_problem, parse_float, short, atomic_write_text,
+from asmnet_studio.datasets.formats._common import (parse_float, short, atomic_write_text, locate_listed_image,
                                                     check_writable, copy_image, flag_points, format_float, problem)
 from asmnet_studio.datasets.paths import relative_name
 from asmnet_studio.datasets.sample import Dataset, Problem, Sample
@@ -125,17 +125,9 @@ def read(root: Path) -> Dataset:
             except ValueError as exc:  # unsafe image path
                 ds.problems.append(Problem(str(ann), f"{ann}, line {line_no}: {exc}", line=line_no))
                 continue
-            for cand in (PurePosixPath(IMAGE_DIR) / rel, rel):
-                if (root / cand).is_file():
-                    image = cand.as_posix()
-                    break
-            else:
-                ds.problems.append(Problem(str(ann), f"{ann}, line {line_no}: image {short(name)} not found in "
-                                                     f"{root / IMAGE_DIR} or {root}", line=line_no))
-                continue
-            why = image_name_problem(root, image)
-            if why:
-                ds.problems.append(Problem(str(ann), f"{ann}, line {line_no}: {why}", line=line_no))
+            image, missing = locate_listed_image(root, (IMAGE_DIR, ""), rel, name, ann, line_no)
+            if missing:
+                ds.problems.append(missing)
                 continue
             s = Sample(image=image, points=points, schema="wflw98", box=box, split=split, attributes=attrs,
                        source_file=str(ann), face=faces[image])
