@@ -247,8 +247,14 @@ def _jsonable(x: Any) -> Any:
 
 def write_result(result: dict[str, Any], out_dir: Path) -> Path:
     """Write ``<out_dir>/<name>.json`` (NaN / inf become null) and return the path."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{result['benchmark']}.json"
+    return write_json(result, Path(out_dir) / f"{result['benchmark']}.json")
+
+
+def write_json(result: dict[str, Any], path: str | Path) -> Path:
+    """Write ``result`` as JSON to ``path`` whole (temp file, then rename; NaN / inf become null), creating its
+    folder; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(_jsonable(result), indent=2, allow_nan=False) + "\n")
     tmp.replace(path)

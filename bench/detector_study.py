@@ -13,14 +13,13 @@ ground-truth face (AFLW2000-3D has one annotated face per image, so some may be 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 from bench import common
+
 
 def study(split: str, backends: list[str], limit: int | None = None) -> dict:
     from asmnet.inference.crop import landmark_box
@@ -85,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
               f"per |yaw| bucket), extra {r['extra_detections']}, {r['ms_per_image']:.0f} ms/image, "
               f"constants {r['constants']}", file=sys.stderr)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
+        common.write_json(res, args.out)
     return 0
 
 

@@ -14,9 +14,7 @@ where none is found, the whole image as ``Predictor.face_box`` frames it, counte
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -112,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['nme_30_60']:.2f} / {r['nme_60_90']:.2f}), ratio {r['nme_balanced'] / g['nme_balanced']:.3f}, "
               f"mean passes {r['mean_passes']:.2f}", file=sys.stderr)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
+        common.write_json(res, args.out)
     return 0
 
 
