@@ -4,10 +4,13 @@ variations of it, and a stand-in predictor that places the template in the face 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from asmnet.model.asm import ShapeModel
+from asmnet_studio.datasets.formats.pts import write_pts
 from asmnet_studio.datasets.schemas import IBUG68
 
 
@@ -98,3 +101,21 @@ class FakePredictor:
     def predict_batch(self, images, boxes=None, batch_size=32):
         boxes = boxes if boxes is not None else [None] * len(images)
         return [self.predict(i, b) for i, b in zip(images, boxes)]
+
+
+def noise_png(path: Path, seed: int, size: tuple[int, int] = (120, 100)) -> Path:
+    """Write a PNG of random RGB noise, ``size`` = (height, width) pixels, at ``path``; returns the path."""
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (*size, 3), dtype=np.uint8)).save(path, "PNG")
+    return path
+
+
+def pts_folder_with_bad_entries(folder: Path, n_bad: int, ok_seed: int) -> Path:
+    """A .pts dataset folder: ``bad0.png .. bad{n_bad-1}.png`` whose .pts hold one point instead of 68 (one reader
+    problem each) and ``ok.png`` with the template face; returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n_bad):
+        noise_png(folder / f"bad{i}.png", i)
+        (folder / f"bad{i}.pts").write_text("version: 1\nn_points: 68\n{\n1 2\n}\n")
+    noise_png(folder / "ok.png", ok_seed)
+    write_pts(folder / "ok.pts", template_face() * 20 + 50)
+    return folder

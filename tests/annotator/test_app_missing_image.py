@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import csv
 
-import numpy as np
 import pytest
-from PIL import Image
 
 import app
 from asmnet_studio.annotator import handlers as h
@@ -16,19 +14,14 @@ from asmnet_studio.datasets.store import Workspace
 from tests.annotator import synthetic
 
 
-def _png(path, seed):
-    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (120, 100, 3), dtype=np.uint8)).save(path)
-    return path
-
-
 @pytest.fixture
 def started(tmp_path, monkeypatch, capsys):
     """app.py's services on a workspace whose first image (a box, no prediction yet) has lost its file."""
     monkeypatch.delenv("ASMNET_AUTH", raising=False)
     db = tmp_path / "ws.db"
     with Workspace(db) as ws:
-        gone = ws.add_image(_png(tmp_path / "gone.png", 1), box=[10, 10, 90, 110])
-        kept = ws.add_image(_png(tmp_path / "kept.png", 2), box=[10, 10, 90, 110])
+        gone = ws.add_image(synthetic.noise_png(tmp_path / "gone.png", 1), box=[10, 10, 90, 110])
+        kept = ws.add_image(synthetic.noise_png(tmp_path / "kept.png", 2), box=[10, 10, 90, 110])
         ws.save_annotation(gone, synthetic.template_face() * 20 + 50, author="ann", base_version=None)
     (tmp_path / "gone.png").unlink()
     svc = app.create_services(app.parse_args([str(db), "--author", "t"]), predictor=synthetic.FakePredictor(),
@@ -64,16 +57,8 @@ def test_page_load_queue_and_removal(started):
 
 
 def test_app_import_writes_the_full_report(tmp_path, monkeypatch, capsys):
-    from asmnet_studio.datasets.formats.pts import write_pts
-
     monkeypatch.delenv("ASMNET_AUTH", raising=False)
-    d = tmp_path / "d"
-    d.mkdir()
-    for i in range(12):
-        _png(d / f"bad{i}.png", i)
-        (d / f"bad{i}.pts").write_text("version: 1\nn_points: 68\n{\n1 2\n}\n")
-    _png(d / "ok.png", 99)
-    write_pts(d / "ok.pts", synthetic.template_face() * 20 + 50)
+    d = synthetic.pts_folder_with_bad_entries(tmp_path / "d", 12, ok_seed=99)
     args = app.parse_args([str(tmp_path / "ws.db"), "--import", str(d), "--format", "pts", "--author", "t"])
     svc = app.create_services(args, predictor=synthetic.FakePredictor(), progress=False)
     svc.store.close()

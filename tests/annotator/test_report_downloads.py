@@ -8,20 +8,12 @@ import csv
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 import app
 from asmnet_studio.annotator import handlers as h, session
 from asmnet_studio.annotator.ui import build_app
-from asmnet_studio.datasets.store import Workspace
 from tests.annotator import synthetic
-
-
-def _png(path, seed):
-    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (120, 100, 3), dtype=np.uint8)).save(path, "PNG")
-    return path
 
 
 def _rows(path: Path) -> list[dict]:
@@ -29,24 +21,14 @@ def _rows(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-@pytest.fixture
-def svc(tmp_path):
-    store = Workspace(tmp_path / "ws.db")
-    model = synthetic.shape_model()
-    s = session.Services(store=store, predictor=synthetic.FakePredictor(model), shape_model=model,
-                         author="tester", upload_dir=tmp_path / "uploads")
-    yield s
-    store.close()
-
-
 def _bad_files(folder: Path, n: int) -> list[str]:
     folder.mkdir(exist_ok=True)
-    return [str(_png(folder / f"page{i:02d}.html", i)) for i in range(n)]
+    return [str(synthetic.noise_png(folder / f"page{i:02d}.html", i)) for i in range(n)]
 
 
 def test_every_refused_upload_is_in_the_report_offered_after_the_upload(svc, tmp_path):
     assert h.on_upload_report(svc)["visible"] is False  # nothing uploaded yet
-    files = _bad_files(tmp_path / "inbox", 25) + [str(_png(tmp_path / "inbox" / "ok.png", 99))]
+    files = _bad_files(tmp_path / "inbox", 25) + [str(synthetic.noise_png(tmp_path / "inbox" / "ok.png", 99))]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ids = session.add_uploads(svc, files)
@@ -66,7 +48,7 @@ def test_every_refused_upload_is_in_the_report_offered_after_the_upload(svc, tmp
         session.add_uploads(svc, _bad_files(tmp_path / "inbox2", 2))
     assert len(_rows(report)) == 2 and h.on_upload_report(svc)["visible"] is True
     # a clean upload offers none (the last upload's refusals only)
-    session.add_uploads(svc, [str(_png(tmp_path / "inbox2" / "fine.png", 7))])
+    session.add_uploads(svc, [str(synthetic.noise_png(tmp_path / "inbox2" / "fine.png", 7))])
     assert svc.upload_report is None and h.on_upload_report(svc)["visible"] is False
 
 
@@ -82,9 +64,9 @@ def test_the_start_up_import_report_is_offered_on_the_page(tmp_path, monkeypatch
     monkeypatch.delenv("ASMNET_AUTH", raising=False)
     d = tmp_path / "d"
     d.mkdir()
-    _png(d / "bad.png", 1)
+    synthetic.noise_png(d / "bad.png", 1)
     (d / "bad.pts").write_text("version: 1\nn_points: 68\n{\n1 2\n}\n")
-    _png(d / "ok.png", 2)
+    synthetic.noise_png(d / "ok.png", 2)
     write_pts(d / "ok.pts", synthetic.template_face() * 20 + 50)
     args = app.parse_args([str(tmp_path / "ws.db"), "--import", str(d), "--format", "pts", "--author", "t"])
     svc = app.create_services(args, predictor=synthetic.FakePredictor(), progress=False)
@@ -100,7 +82,7 @@ def test_the_start_up_import_report_is_offered_on_the_page(tmp_path, monkeypatch
     # a clean import has no report, and the page offers none
     clean = tmp_path / "clean"
     clean.mkdir()
-    _png(clean / "ok.png", 2)
+    synthetic.noise_png(clean / "ok.png", 2)
     write_pts(clean / "ok.pts", synthetic.template_face() * 20 + 50)
     args = app.parse_args([str(tmp_path / "ws2.db"), "--import", str(clean), "--format", "pts", "--author", "t"])
     svc = app.create_services(args, predictor=synthetic.FakePredictor(), progress=False)

@@ -8,33 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from asmnet_studio.annotator import session
-from asmnet_studio.datasets.store import Workspace
 from tests.annotator import synthetic
-
-
-@pytest.fixture
-def svc(tmp_path):
-    store = Workspace(tmp_path / "ws.db")
-    model = synthetic.shape_model()
-    s = session.Services(store=store, predictor=synthetic.FakePredictor(model), shape_model=model,
-                         author="tester", upload_dir=tmp_path / "uploads")
-    yield s
-    store.close()
-
-
-def _png(path, seed):
-    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (120, 100, 3), dtype=np.uint8)).save(path, "PNG")
-    return path
 
 
 def test_upload_batch_goes_on_after_bad_files(svc, tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    good1, good2 = _png(inbox / "a.png", 1), _png(inbox / "b.png", 2)
-    html = _png(inbox / "page.html", 3)            # an image named .html: refused by its name
+    good1, good2 = synthetic.noise_png(inbox / "a.png", 1), synthetic.noise_png(inbox / "b.png", 2)
+    html = synthetic.noise_png(inbox / "page.html", 3)            # an image named .html: refused by its name
     broken = inbox / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     ids = session.add_uploads(svc, [str(good1), str(html), str(broken), str(good2)])
@@ -45,14 +28,14 @@ def test_upload_batch_goes_on_after_bad_files(svc, tmp_path):
 
 
 def test_url_is_a_display_copy(svc, tmp_path):
-    f = _png(tmp_path / "x.png", 4)
+    f = synthetic.noise_png(tmp_path / "x.png", 4)
     image_id = svc.store.add_image(f)
     url = svc.url(svc.store.image_path(image_id))
     assert url.endswith(".png") and str(tmp_path / "ws-display") in url.replace("%2F", "/")
 
 
 def test_exports_leave_no_folders(svc, tmp_path):
-    f = _png(tmp_path / "x.png", 5)
+    f = synthetic.noise_png(tmp_path / "x.png", 5)
     image_id = svc.store.add_image(f)
     svc.store.save_annotation(image_id, synthetic.template_face() * 20 + 50, author="t", base_version=None,
                               source="ground_truth", status="done")
@@ -87,6 +70,6 @@ def test_an_upload_is_decoded_once(svc, tmp_path, monkeypatch):
     svc.detect = lambda image: np.array([[10, 10, 90, 110]], np.float32)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    ids = session.add_uploads(svc, [str(_png(inbox / "one.png", 7))])
+    ids = session.add_uploads(svc, [str(synthetic.noise_png(inbox / "one.png", 7))])
     assert len(ids) == 1 and svc.store.latest_prediction(ids[0]) is not None
     assert decoded == ["one.png"]

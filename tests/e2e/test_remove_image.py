@@ -3,20 +3,13 @@ still starts and opens; the queue marks the face, and the Queue tab's "Remove im
 first, then takes the picture out (archived in the workspace, its other images untouched)."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from tests.annotator.synthetic import FakePredictor
+from tests.annotator.synthetic import FakePredictor, noise_png
 from tests.e2e.conftest import Server
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 180_000  # the shared 2-core machine is slow under load
-
-
-def _png(path, seed):
-    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (160, 200, 3), dtype=np.uint8)).save(path)
-    return path
 
 
 def test_missing_image_is_marked_and_removed_from_the_queue(studio_browser, tmp_path):
@@ -25,8 +18,8 @@ def test_missing_image_is_marked_and_removed_from_the_queue(studio_browser, tmp_
 
     db = tmp_path / "ws.db"
     with Workspace(db) as ws:
-        gone_id = ws.add_image(_png(tmp_path / "gone.png", 1), box=[30, 20, 170, 150])
-        kept_id = ws.add_image(_png(tmp_path / "kept.png", 2), box=[30, 20, 170, 150])
+        gone_id = ws.add_image(noise_png(tmp_path / "gone.png", 1, size=(160, 200)), box=[30, 20, 170, 150])
+        kept_id = ws.add_image(noise_png(tmp_path / "kept.png", 2, size=(160, 200)), box=[30, 20, 170, 150])
     (tmp_path / "gone.png").unlink()
     srv = Server(db, FakePredictor())  # starts: the missing file is reported, not fatal
     try:

@@ -8,20 +8,13 @@ import csv
 import io
 import tempfile
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from tests.annotator import synthetic
 from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 180_000  # the shared 2-core machine is slow under load
-
-
-def _png(path, seed):
-    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (120, 100, 3), dtype=np.uint8)).save(path, "PNG")
-    return path
 
 
 def _csv(page, link) -> list[dict]:
@@ -33,18 +26,10 @@ def _csv(page, link) -> list[dict]:
 def test_import_and_upload_reports_download_from_the_page(studio_browser, tmp_path, monkeypatch):
     import app
     from asmnet_studio.annotator.ui import launch_options
-    from asmnet_studio.datasets.formats.pts import write_pts
-
     monkeypatch.delenv("ASMNET_AUTH", raising=False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "system-temp"))  # the workspace is not under it
     (tmp_path / "system-temp").mkdir()
-    d = tmp_path / "data"
-    d.mkdir()
-    for i in range(3):
-        _png(d / f"bad{i}.png", i)
-        (d / f"bad{i}.pts").write_text("version: 1\nn_points: 68\n{\n1 2\n}\n")
-    _png(d / "ok.png", 9)
-    write_pts(d / "ok.pts", synthetic.template_face() * 20 + 50)
+    d = synthetic.pts_folder_with_bad_entries(tmp_path / "data", 3, ok_seed=9)
     ws = tmp_path / "home" / "ws.db"
     ws.parent.mkdir()
     args = app.parse_args([str(ws), "--import", str(d), "--format", "pts", "--author", "e2e"])
@@ -64,7 +49,7 @@ def test_import_and_upload_reports_download_from_the_page(studio_browser, tmp_pa
 
         broken = tmp_path / "broken.png"
         broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
-        page.locator("#add-images input[type=file]").set_input_files([str(broken), str(_png(tmp_path / "new.png", 5))])
+        page.locator("#add-images input[type=file]").set_input_files([str(broken), str(synthetic.noise_png(tmp_path / "new.png", 5))])
         link = page.locator("#upload-report a[download='ws-upload-report.csv']").first
         link.wait_for()
         rows = _csv(page, link)
