@@ -94,10 +94,18 @@ def face_name(path, face, faces) -> str:
     return f"{name} · face {i + 1} of {n}" if n > 1 else name
 
 
+def with_file_presence(queue: pd.DataFrame) -> pd.DataFrame:
+    """``queue`` with a boolean ``file_missing`` column: whether each row's image file is gone (one file check per
+    picture, however many faces it has). ``status_label`` and ``counts`` read that column."""
+    paths = queue["path"].astype(str)
+    missing = {p: not Path(p).is_file() for p in paths.unique()}
+    return queue.assign(file_missing=paths.map(missing).astype(bool))
+
+
 def status_label(r) -> str:
-    """The status column: the workflow status, ``MISSING_LABEL`` when the image file is gone, or
-    ``NO_FACE_LABEL`` for a face waiting for a box."""
-    if not Path(str(r.path)).is_file():
+    """The status column: the workflow status, ``MISSING_LABEL`` when the image file is gone (``file_missing``,
+    see ``with_file_presence``), or ``NO_FACE_LABEL`` for a face waiting for a box."""
+    if r.file_missing:
         return MISSING_LABEL
     if getattr(r, "box_source", None) == "not_found" and not getattr(r, "predicted", True) and pd.isna(r.version):
         return NO_FACE_LABEL
@@ -105,7 +113,8 @@ def status_label(r) -> str:
 
 
 def table(df: pd.DataFrame) -> pd.DataFrame:
-    """The display table (``COLUMNS``) of a :func:`view`: readable status, short times, rounded numbers."""
+    """The display table (``COLUMNS``) of a :func:`view` of a ``with_file_presence`` queue: readable status, short
+    times, rounded numbers."""
     rows = []
     for r in df.itertuples(index=False):
         when = _text(r.updated_at)
@@ -130,7 +139,8 @@ def step(order_ids: list[int], current: int | None, delta: int) -> int | None:
 
 
 def counts(queue: pd.DataFrame) -> str:
-    """One line: how many faces per status (and how many wait for a box, how many have lost their file)."""
+    """One line: how many faces per status (and how many wait for a box, how many have lost their file);
+    ``queue`` as returned by ``with_file_presence``."""
     c = queue["status"].value_counts()
     parts = [f"{int(c.get(s, 0))} {label}" for s, label in STATUS_LABELS.items()]
     if "box_source" in queue:
@@ -138,7 +148,7 @@ def counts(queue: pd.DataFrame) -> str:
                        & queue["version"].isna()).sum())
         if waiting:
             parts.append(f"{waiting} with no face found")
-    missing = sum(not Path(str(p)).is_file() for p in queue["path"]) if "path" in queue else 0
+    missing = int(queue["file_missing"].sum())
     if missing:
         parts.append(f"**{missing} with the image file missing** (remove them below the table)")
     several = "faces" in queue and bool((queue["faces"].fillna(1) > 1).any())

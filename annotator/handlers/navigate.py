@@ -15,7 +15,7 @@ from asmnet_studio.datasets.errors import DataError
 
 def queue_rows(svc: Services, filter_label: str, sort_label: str):
     """(display table, order of image ids, status counts line) of the queue."""
-    q = svc.store.queue()
+    q = queue_view.with_file_presence(svc.store.queue())
     v = queue_view.view(q, filter_label, sort_label)
     return queue_view.table(v), queue_view.order(v), queue_view.counts(q)
 
