@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     backend = args.backend
     calibration = q = None
     if backend == "onnx-int8":
-        from asmnet.inference.fast import QUANTISATION, export_onnx, fuse_model, quantise_static
+        from asmnet.inference.fast import QUANTISATION, export_onnx, float_nodes, fuse_model, quantise_shipped
         from asmnet.inference.predictor import Predictor
 
         obj = load_checkpoint(ckpt)
@@ -163,8 +163,8 @@ def run(args: argparse.Namespace) -> int:
         _predict(pf, ds, cal_idx)
         calibration = np.concatenate(rec.inputs)
         quant = {**QUANTISATION, "calibration_method": args.method or QUANTISATION["calibration_method"]}
-        q = quantise_static(graph, calibration, per_channel=quant["per_channel"],
-                            method=quant["calibration_method"], exclude=tuple(quant["excluded_nodes"]))
+        q = quantise_shipped(graph, calibration, method=quant["calibration_method"])
+        quant["float_nodes"] = float_nodes(graph)
         gt = np.stack([ds.samples[i].points for i in val])
         gt_pose = np.stack([np.zeros(3) if ds.samples[i].pose is None else ds.samples[i].pose for i in val])
         check: dict[str, Any] = {"faces": int(len(val)), "split": f"validation part of {cfg['split']}",
