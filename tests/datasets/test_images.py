@@ -246,3 +246,52 @@ def test_conversion_temporaries_stay_small(tmp_path, mode):
     expected = 156 if mode == "I;16" else None
     if expected is not None:
         assert (out == expected).all()
+
+
+def _pillow_pixels(path) -> np.ndarray:
+    """What ``load_image`` returned before the JPEG fast path: Pillow's decode and conversion."""
+    with Image.open(path) as im:
+        im.load()
+        return images._to_rgb(im)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_jpeg_fast_path_gives_pillows_pixels(tmp_path, mode):
+    """RGB and grayscale JPEGs (baseline, progressive, 4:2:0 and 4:4:4) take OpenCV's decoder and come back
+    exactly as Pillow decodes them; a CMYK JPEG keeps Pillow's conversion."""
+    rng = np.random.default_rng(1)
+    base = Image.fromarray(rng.integers(0, 255, (37, 53, 3), dtype=np.uint8)).convert(mode)
+    for i, opts in enumerate([{}, {"progressive": True}, {"subsampling": 0, "quality": 95}]):
+        p = tmp_path / f"a{i}.jpg"
+        base.save(p, **opts)
+        with Image.open(p) as im:
+            assert images._decode_jpeg(p, im) is not None  # the fast path is taken
+        a = load_image(p)
+        _check_rgb(a, 37, 53)
+        np.testing.assert_array_equal(a, _pillow_pixels(p))
+    cmyk = tmp_path / "cmyk.jpg"
+    base.convert("CMYK").save(cmyk)
+    with Image.open(cmyk) as im:
+        assert images._decode_jpeg(cmyk, im) is None
+    np.testing.assert_array_equal(load_image(cmyk), _pillow_pixels(cmyk))
+
+
+def test_jpeg_fast_path_matches_pillow_on_real_faces():
+    """Every 10th JPEG of AFLW2000-3D decodes to the same pixels through either decoder."""
+    files = sorted(data_path("aflw2000-3d").rglob("*.jpg"))[::10]
+    assert files
+    for f in files:
+        np.testing.assert_array_equal(load_image(f), _pillow_pixels(f), err_msg=str(f))
+
+
+def test_truncated_jpeg_is_refused_not_filled(tmp_path):
+    """A JPEG cut short (no end-of-image marker) is not handed to OpenCV, which would fill it with grey: it is
+    refused as truncated, as before."""
+    full = tmp_path / "full.jpg"
+    Image.fromarray(np.random.default_rng(2).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(full)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(full.read_bytes()[:-40])
+    with Image.open(cut) as im:
+        assert images._decode_jpeg(cut, im) is None
+    with pytest.raises(ImageError, match="truncated|corrupt"):
+        load_image(cut)
