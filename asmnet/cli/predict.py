@@ -1,7 +1,9 @@
 """``asmnet predict``: landmarks and pose for every face of a dataset folder, written as a flat CSV.
 
 On the CPU (``--backend auto``) the model is the checkpoint's ONNX runtime (``asmnet.inference.runtime``), loaded
-without importing torch; images are decoded one batch ahead on a second thread.
+without importing torch. With ground-truth boxes, ``--workers`` threads (default: one per CPU) each decode and
+predict whole batches at once, each ONNX Runtime call on one thread: on 2 cores this beats one batch at a time
+with two intra-op threads plus a decoding thread (``bench/RESULTS.md``). Rows are written in input order.
 """
 from __future__ import annotations
 
@@ -38,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--extra", action="store_true",
                         help="also write per-face uncertainty and mean confidence columns")
     parser.add_argument("--limit", type=int, default=None, help="only the first N faces (after --split)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="batches decoded and predicted at once with --boxes gt (default: one per CPU, "
+                             "$ASMNET_THREADS or the CPUs this process may use); each ONNX Runtime call then runs "
+                             "on one thread. --boxes detect runs one batch at a time")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -53,6 +59,7 @@ def csv_header(num_points: int, extra: bool = False) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
     import numpy as np
@@ -66,10 +73,13 @@ def run(args: argparse.Namespace) -> int:
     if args.boxes not in BOX_MODES:
         raise ValueError(f"unknown --boxes {args.boxes!r}; choose one of {list(BOX_MODES)}")
     flip = {"auto": None, "on": True, "off": False}[args.flip_tta]
+    workers = _workers(args)
+    threads = 1 if workers > 1 else None  # parallel batches, one ONNX Runtime thread each
     if args.checkpoint:
-        predictor = Predictor.from_checkpoint(args.checkpoint, args.device, flip_tta=flip, backend=args.backend)
+        predictor = Predictor.from_checkpoint(args.checkpoint, args.device, flip_tta=flip, backend=args.backend,
+                                              threads=threads)
     else:
-        predictor = Predictor.default(args.device, backend=args.backend)
+        predictor = Predictor.default(args.device, backend=args.backend, threads=threads)
         if flip is not None:
             predictor.flip_tta = flip
     ds = read_dataset(args.data, args.format, split=args.split)
@@ -98,21 +108,27 @@ def run(args: argparse.Namespace) -> int:
         samples = ds.samples
         chunks = [samples[i:i + args.batch_size] for i in range(0, len(samples), args.batch_size)]
 
-        def decode(chunk):
-            return [load_image(Path(ds.root) / s.image) for s in chunk]
+        def work(chunk):
+            images = [load_image(Path(ds.root) / s.image) for s in chunk]
+            if args.boxes == "gt":
+                return predictor.predict_batch(images, [landmark_box(s.points) for s in chunk],
+                                               batch_size=args.batch_size)
+            return _detected(predictor, images, passes, args.batch_size)
 
-        # the next batch is decoded on a second thread while this one runs (decoders release the GIL)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(decode, chunks[0])
-            for n, chunk in enumerate(chunks):
-                images = pending.result()
-                if n + 1 < len(chunks):
-                    pending = pool.submit(decode, chunks[n + 1])
-                if args.boxes == "gt":
-                    preds = predictor.predict_batch(images, [landmark_box(s.points) for s in chunk],
-                                                    batch_size=args.batch_size)
-                else:
-                    preds = _detected(predictor, images, passes, args.batch_size)
+        # `workers` batches in flight (decoding, OpenCV and ONNX Runtime release the GIL); this thread writes rows
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            queue, pending = iter(chunks), deque()
+            for chunk in queue:
+                pending.append((chunk, pool.submit(work, chunk)))
+                if len(pending) > workers:
+                    break
+            while pending:
+                chunk, future = pending.popleft()
+                preds = future.result()
+                following = next(queue, None)
+                if following is not None:
+                    pending.append((following, pool.submit(work, following)))
+                if args.boxes == "detect":
                     missed += [s.image for s, p in zip(chunk, preds) if p.extras.get("no_face")]
                 pts = np.stack([p.points for p in preds]).reshape(len(preds), -1)
                 pose = np.stack([p.pose for p in preds])
@@ -132,6 +148,18 @@ def run(args: argparse.Namespace) -> int:
               f"{len(missed)} were predicted from the whole image (counted in any evaluation)"
               f"{': ' if missed else ''}{', '.join(missed[:10])}{' ...' if len(missed) > 10 else ''}", file=sys.stderr)
     return 0
+
+
+def _workers(args: argparse.Namespace) -> int:
+    """Batches run at once: ``--workers`` (>= 1), else one per CPU with ground-truth boxes; 1 with ``--boxes detect``
+    (the detectors are not shared across threads)."""
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, found {args.workers}")
+    if args.boxes == "detect":
+        return 1
+    from asmnet.inference.runtime import default_threads
+
+    return int(args.workers or default_threads())
 
 
 def _detected(predictor, images: list, passes: int, batch_size: int) -> list:

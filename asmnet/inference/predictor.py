@@ -150,7 +150,7 @@ class Predictor:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu", *, flip_tta: bool | None = None,
-                        backend: str = "torch") -> "Predictor":
+                        backend: str = "torch", threads: int | None = None) -> "Predictor":
         """Load a checkpoint written by ``asmnet train`` (refuses anything else with CheckpointError).
 
         ``backend``: ``"torch"`` (the float model as trained), one of ``asmnet.inference.runtime.BACKENDS``, ``"fast"``
@@ -159,6 +159,8 @@ class Predictor:
 
         The ONNX backends load the checkpoint's runtime (``asmnet.inference.runtime``, keyed by the file's sha256) without
         importing torch; an ``onnx`` runtime that does not exist yet is built once (torch) into the cache.
+        ``threads``: ONNX Runtime intra-op threads of those backends (default
+        ``asmnet.inference.runtime.default_threads()``; 1 where the caller runs several batches at once).
         """
         from asmnet.inference.runtime import BACKENDS, ORT_BACKENDS, onnxruntime_available, preferred_backend
 
@@ -173,7 +175,7 @@ class Predictor:
         if backend == "fast":
             backend = preferred_backend(path, sha) if onnxruntime_available() else "fused"
         if backend in ORT_BACKENDS:
-            return cls._from_runtime(path, sha, backend, device, flip_tta)
+            return cls._from_runtime(path, sha, backend, device, flip_tta, threads)
         return cls._from_torch(path, sha, backend, device, flip_tta)
 
     @classmethod
@@ -195,7 +197,8 @@ class Predictor:
         return pred
 
     @classmethod
-    def _from_runtime(cls, path: Path, sha: str, backend: str, device: str, flip_tta: bool | None) -> "Predictor":
+    def _from_runtime(cls, path: Path, sha: str, backend: str, device: str, flip_tta: bool | None,
+                      threads: int | None = None) -> "Predictor":
         """An ONNX-backend predictor from the checkpoint's runtime (built into the cache first when missing)."""
         from asmnet.inference.runtime import find_runtime, load_runtime
 
@@ -216,7 +219,7 @@ class Predictor:
                 logging.getLogger(__name__).warning("cannot cache the ONNX runtime of %s (%s); exporting it in "
                                                     "memory", path, exc)
                 return cls._from_torch(path, sha, backend, device, flip_tta)
-        rt = load_runtime(sidecar, sha256=sha)
+        rt = load_runtime(sidecar, sha256=sha, threads=threads)
         pred = cls(rt.model, rt.config, rt.shape_model, name=str(rt.card.get("name", path.stem)), sha256=sha,
                    card=rt.card, device=device, flip_tta=flip_tta)
         pred.backend = rt.backend
@@ -227,13 +230,15 @@ class Predictor:
         return pred
 
     @classmethod
-    def default(cls, device: str = "cpu", *, fast: bool = False, backend: str | None = None) -> "Predictor":
+    def default(cls, device: str = "cpu", *, fast: bool = False, backend: str | None = None,
+                threads: int | None = None) -> "Predictor":
         """The shipped checkpoint ``asmnet/weights/asmnet68.pt``; ``fast=True`` (or ``backend=``) picks a fast
-        CPU inference path (``asmnet.inference.fast``)."""
+        CPU inference path (``asmnet.inference.fast``); ``threads`` as in ``from_checkpoint``."""
         if not DEFAULT_CHECKPOINT.is_file():
             raise FileNotFoundError(f"{DEFAULT_CHECKPOINT}: the shipped checkpoint is missing (reinstall the "
                                     f"package or pass a checkpoint path)")
-        return cls.from_checkpoint(DEFAULT_CHECKPOINT, device, backend=backend or ("fast" if fast else "torch"))
+        return cls.from_checkpoint(DEFAULT_CHECKPOINT, device, backend=backend or ("fast" if fast else "torch"),
+                                   threads=threads)
 
     # ------------------------------------------------------------------ helpers
     def crop_matrices(self, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
