@@ -93,3 +93,41 @@ def test_training_crop_matches_the_predictor_crop(aflw_dir):
         direct = crop_face(img, box_to_crop_matrix(crop_box_from_points(s.points), 128), 128)
         diff = np.abs(direct.astype(np.float64) - batch["images"][i])
         assert diff.mean() < 4.0, (s.image, diff.mean())
+
+
+def test_a_shrink_by_two_or_more_averages_whole_blocks():
+    """At exactly 1/3 scale with pixel-aligned blocks the crop is the mean of each 3 x 3 block (the integer area
+    factor; the warp that follows moves nothing)."""
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    m = np.array([[1 / 3, 0.0, -1 / 3], [0.0, 1 / 3, -1 / 3]])  # crop pixel c <- centre 3c + 1 of block [3c, 3c + 3)
+    crop = crop_face(img, m, 32).astype(np.float64)
+    blocks = img.reshape(32, 3, 32, 3, 3).mean(axis=(1, 3))
+    assert np.abs(crop - blocks).max() <= 1.0
+
+
+def test_integer_area_factor_stays_close_to_the_exact_one_on_a_real_face(aflw_dir):
+    """The crop of a real face (scale ~0.45: a 2x block average, then a 0.9x bilinear warp) differs from the exact
+    area average of the same region by a few grey levels on average."""
+    from asmnet.inference.crop import landmark_box, square_box
+    from asmnet.inference.warp import _compose
+    from asmnet_studio.datasets.formats import read_dataset
+
+    def crop_matrix(sample):
+        return box_to_crop_matrix(square_box(landmark_box(sample.points), 1.3), 128)
+
+    def scale_of(m):
+        return float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+
+    s = next(x for x in read_dataset(aflw_dir, "aflw2000", split="test").samples if scale_of(crop_matrix(x)) < 0.5)
+    img = load_image(aflw_dir / s.image)
+    m = crop_matrix(s)
+    scale = scale_of(m)
+    # the exact area average of the whole image to the crop's scale, then the same bilinear warp
+    sw, sh = int(round(img.shape[1] * scale)), int(round(img.shape[0] * scale))
+    small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
+    fx, fy = sw / img.shape[1], sh / img.shape[0]
+    to_image = np.array([[1 / fx, 0, 0.5 / fx - 0.5], [0, 1 / fy, 0.5 / fy - 0.5]])
+    exact = cv2.warpAffine(small, _compose(m, to_image), (128, 128), flags=cv2.INTER_LINEAR)
+    diff = np.abs(crop_face(img, m, 128).astype(np.float64) - exact)
+    assert diff.mean() < 4.0, diff.mean()
