@@ -170,7 +170,7 @@ QUANTISATION = {"format": "QDQ", "per_channel": True, "activations": "uint8", "w
 
 def float_nodes(onnx_bytes: bytes) -> list[str]:
     """Names of the nodes ``QUANTISATION`` leaves in float in a graph from ``export_onnx``: the first ``Conv``
-    and every ``Gemm`` (ValueError when the graph has neither: not a landmark network)."""
+    and every ``Gemm`` (ValueError when the graph lacks either: not a landmark network)."""
     import onnx
 
     nodes = onnx.load_from_string(onnx_bytes).graph.node

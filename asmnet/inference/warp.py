@@ -12,7 +12,8 @@ factor between 1x and 2x. Enlarging crops are one bilinear warp. Outside the ima
 
 Until 2026-12-02 the area step always shrank by the exact factor; OpenCV computes a non-integer factor ~20x slower
 than an integer one (0.7 of the 1.1 ms a face of AFLW2000-3D took). Measured on the shipped model's recorded validation faces
-(``bench/RESULTS.md``): balanced NME 3.547 -> 3.566 (float), the int8 runtime 3.536 -> 3.554; crop 1.10 -> 0.30 ms.
+(``bench/RESULTS.md``): balanced NME 3.547 -> 3.566 (float; the int8 runtime, re-calibrated on the new crops,
+3.565); crop 1.10 -> 0.30 ms.
 """
 from __future__ import annotations
 

@@ -309,3 +309,30 @@ def test_batched_uncertainty_equals_the_per_face_definition(synthetic_model):
     none = Predictor(m, CONFIG, None, name="t", sha256="-")
     u0, m0 = none._uncertainties(pts, dis)
     assert m0 is None and np.allclose(u0, dis.mean(1))
+
+
+def test_int8_graph_leaves_the_first_convolution_and_the_heads_in_float(tmp_path):
+    """quantise_shipped quantises every convolution but the first (it sees the raw image) and leaves the linear
+    heads float: those nodes keep their float op and float weights; the other convolutions read int8 weights."""
+    import onnx
+
+    from asmnet.inference.fast import export_onnx, float_nodes, fuse_model, quantise_shipped
+
+    ckpt = _tiny_checkpoint(tmp_path / "m.pt")
+    model = Predictor.from_checkpoint(ckpt, backend="torch").model
+    graph = export_onnx(fuse_model(model), SIZE)
+    keep = float_nodes(graph)
+    nodes = onnx.load_from_string(graph).graph.node
+    assert keep[0] == next(n.name for n in nodes if n.op_type == "Conv")
+    assert sorted(n.op_type for n in nodes if n.name in keep) == ["Conv", "Gemm", "Gemm"]
+    cal = np.random.default_rng(1).random((16, 3, SIZE, SIZE), dtype=np.float32)
+    q = onnx.load_from_string(quantise_shipped(graph, cal))
+    by_name = {n.name: n for n in q.graph.node}
+    produced_by = {o: n for n in q.graph.node for o in n.output}
+    float_weights = {i.name for i in q.graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+    for name in keep:  # weight input straight from a float initializer, not from a DequantizeLinear
+        assert by_name[name].input[1] in float_weights, name
+    others = [n for n in q.graph.node if n.op_type == "Conv" and n.name not in keep]
+    assert others and all(produced_by[n.input[1]].op_type == "DequantizeLinear" for n in others)
+    with pytest.raises(ValueError, match="Gemm"):
+        float_nodes(onnx.helper.make_model(onnx.helper.make_graph([], "empty", [], [])).SerializeToString())
