@@ -11,7 +11,8 @@ test faces), plain and mirrored exactly as the predictor feeds them. It is then 
 faces (``asmnet.training.validation_set``: the names in its card, else in ``<stem>.validation.txt`` beside it,
 as for the shipped model, else drawn again with the card's fraction and seed) against the float graph through
 the whole predictor path: if the balanced NME moves by more than ``asmnet.inference.fast.NME_TOLERANCE`` the int8
-runtime is refused and the float ``onnx`` runtime is written instead (the sidecar records the figures and where
+runtime is refused (the rank correlations of the face uncertainty and of the per-point confidence with the errors
+are recorded beside it, not checked) and the float ``onnx`` runtime is written instead (the sidecar records the figures and where
 the validation set came from either way). The release writes beside the checkpoint and removes the
 runtime files of the other backend there, so exactly one runtime ships with it.
 """
@@ -171,9 +172,10 @@ def run(args: argparse.Namespace) -> int:
                                  "validation_set": val_source}
         for name, g in (("float", graph), ("int8", q)):
             pf.model = OrtModel(g, size, num_points=pf.schema.num_points)
-            p, pose, unc, _ = _predict(pf, ds, val)
-            m = metrics(p, gt, pose, gt_pose, pf.schema.name, uncertainty=unc)
-            check[name] = {k: m[k] for k in ("nme_balanced", "nme_mean", "pose_mae", "uncertainty_spearman")}
+            p, pose, unc, conf = _predict(pf, ds, val)
+            m = metrics(p, gt, pose, gt_pose, pf.schema.name, uncertainty=unc, confidence=conf)
+            check[name] = {k: m[k] for k in ("nme_balanced", "nme_mean", "pose_mae", "uncertainty_spearman",
+                                             "point_confidence_spearman", "point_confidence_spearman_within")}
         delta = check["int8"]["nme_balanced"] - check["float"]["nme_balanced"]
         check["delta_nme_balanced"] = delta
         check["tolerance"] = NME_TOLERANCE
@@ -181,7 +183,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"validation: balanced NME float {check['float']['nme_balanced']:.3f}, int8 "
               f"{check['int8']['nme_balanced']:.3f} (delta {delta:+.3f}, tolerance {NME_TOLERANCE}); uncertainty "
               f"Spearman float {check['float']['uncertainty_spearman']:.3f}, int8 "
-              f"{check['int8']['uncertainty_spearman']:.3f}", file=sys.stderr)
+              f"{check['int8']['uncertainty_spearman']:.3f}; per-point confidence ~ point error Spearman (all points / "
+              f"within faces) float {check['float']['point_confidence_spearman']:.3f} / "
+              f"{check['float']['point_confidence_spearman_within']:.3f}, int8 "
+              f"{check['int8']['point_confidence_spearman']:.3f} / {check['int8']['point_confidence_spearman_within']:.3f}"
+              " (recorded, not a condition)", file=sys.stderr)
         extra = {"quantisation": {**quant, "calibration": {
             "data": str(cfg["data"]), "format": cfg["format"], "split": cfg["split"],
             "part": "training (not validation)",

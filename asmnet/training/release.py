@@ -26,14 +26,17 @@ import numpy as np
 
 
 def metrics(pred: np.ndarray, gt: np.ndarray, pred_pose: np.ndarray, gt_pose: np.ndarray, schema: str,
-            uncertainty: np.ndarray | None = None) -> dict:
+            uncertainty: np.ndarray | None = None, confidence: np.ndarray | None = None) -> dict:
     """The model card's figures of (N, K, 2) predicted / ground-truth points and (N, 3) poses (degrees).
 
     Box NME (percent, ``asmnet_studio.evaluation.metrics.nme`` with the ``box`` normaliser) per |yaw| bucket
     (``asmnet_studio.evaluation.pose``: [0,30], (30,60], beyond 60; None for an empty bucket), their balanced mean, the
     plain mean, the failure rate at 10 % (a fraction, 0..1), and pose MAE (degrees, wrapped) on all faces and
     on the faces whose GT angles are all within +-99 degrees (the usual head-pose protocol). ``uncertainty``
-    (N,): adds ``uncertainty_spearman``, its rank correlation with the per-face NME.
+    (N,): adds ``uncertainty_spearman``, its rank correlation with the per-face NME. ``confidence`` (N, K): adds
+    ``point_confidence_spearman``, the rank correlation of 1 - confidence with each point's error over all points
+    (how well the editor's doubtful marks find the wrong points), and ``point_confidence_spearman_within``, its mean
+    over faces of the same within each face.
     """
     from asmnet_studio.evaluation.metrics import failure_rate, nme as nme_of, spearman
     from asmnet_studio.evaluation.pose import angle_errors, bucket_means, yaw_bucket
@@ -56,6 +59,13 @@ def metrics(pred: np.ndarray, gt: np.ndarray, pred_pose: np.ndarray, gt_pose: np
         out[f"{name}_mae"] = float(d[keep, i].mean())
     if uncertainty is not None:
         out["uncertainty_spearman"] = spearman(uncertainty, nme)
+    if confidence is not None:
+        from asmnet_studio.evaluation.metrics import normaliser, point_errors
+
+        err = point_errors(pred, gt) / normaliser(gt, schema, "box")[:, None]           # (N, K)
+        doubt = 1.0 - np.asarray(confidence, np.float64)
+        out["point_confidence_spearman"] = spearman(doubt.ravel(), err.ravel())
+        out["point_confidence_spearman_within"] = float(np.mean([spearman(d, e) for d, e in zip(doubt, err)]))
     return out
 
 

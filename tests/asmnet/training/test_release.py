@@ -94,3 +94,22 @@ def test_release_writes_the_checkpoint_its_validation_names_and_the_runtime(tmp_
     assert metrics["sha256"] == file_sha256(final) and metrics["test"]["faces"] == 4
     check = _sidecar(final)  # the `asmnet runtime` step: one runtime, matching the shipped file
     assert check["faces"] == 3 and "card" in check["validation_set"]
+
+
+def test_metrics_rank_the_per_point_confidence_against_the_point_errors():
+    """point_confidence_spearman is +1 when the least confident points are exactly the worst ones, -1 when the
+    confidence points the other way; the within-face figure ranks each face's points."""
+    from asmnet.training.release import metrics
+
+    rng = np.random.default_rng(0)
+    gt = rng.uniform(0, 100, (5, 68, 2))
+    shift = rng.uniform(0.1, 5.0, (5, 68))                  # each point's error in pixels, all different
+    pred = gt.copy()
+    pred[:, :, 0] += shift
+    pose = np.zeros((5, 3))
+    good = metrics(pred, gt, pose, pose, "ibug68", confidence=np.exp(-shift))
+    bad = metrics(pred, gt, pose, pose, "ibug68", confidence=1 - np.exp(-shift))
+    assert good["point_confidence_spearman_within"] == pytest.approx(1.0)
+    assert bad["point_confidence_spearman_within"] == pytest.approx(-1.0)
+    assert good["point_confidence_spearman"] > 0.5 > -0.5 > bad["point_confidence_spearman"]
+    assert "point_confidence_spearman" not in metrics(pred, gt, pose, pose, "ibug68")
