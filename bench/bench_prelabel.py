@@ -55,7 +55,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     else:
         cfg = {"model": "asmnet", "num_points": 68, "input_size": 128, "crop_margin": 1.3, "schema": "ibug68"}
         base = Predictor(create_model("asmnet").eval(), cfg, None, name="asmnet (untrained)", sha256="-")
-    fast_name = resolve_default()
+    fast_name = resolve_default(ckpt)  # the app's CPU path for this checkpoint (its shipped int8 runtime)
     notes = [f"ASMNet weights: {how}; detector: {detector_name()}; {len(samples)} images "
              f"({'quick' if quick else 'AFLW2000-3D test'}), batch 32, torch/onnxruntime threads {common.THREADS}, "
              f"pipeline workers 2."]
@@ -77,6 +77,7 @@ def run(quick: bool = False) -> dict[str, Any]:
 
             p = Predictor(base.model, base.config, base.shape_model, name=base.name, sha256=base.sha256,
                           card=base.card)
+            p.checkpoint_path = ckpt  # where accelerate finds the checkpoint's runtime
             predictors[fast_name] = accelerate(p, fast_name)
         for p in predictors.values():  # warm up (first-call allocations, onnxruntime arena)
             prelabel_images(p, paths[:4], stored[:4], batch_size=4, workers=0)
