@@ -289,25 +289,15 @@ def add_uploads(svc: Services, files: list[str], progress: Callable[[int, int], 
     return ids
 
 
-#: columns of the upload report, those of ``asmnet import --report`` (``asmnet.cli.import_.REPORT_COLUMNS``)
-UPLOAD_REPORT_COLUMNS = ("kind", "file", "line", "point", "message")
-
-
 def write_upload_report(svc: Services, refused: list[tuple[str, str]]) -> Path:
-    """Write every refused upload, (file name, reason), as CSV rows of ``UPLOAD_REPORT_COLUMNS`` (kind
-    "refused upload") to ``<workspace stem>-upload-report.csv`` beside the upload folder, through a temporary
-    file moved into place; returns its path."""
-    import csv
-    import os
+    """Write every refused upload, (file name, reason), as rows of the problem report
+    (``asmnet_studio.datasets.sample.write_report_csv``, kind "refused upload") to ``<workspace stem>-upload-report.csv``
+    beside the upload folder; returns its path."""
+    from asmnet_studio.datasets.sample import write_report_csv
 
     stem = Path(svc.store.path).stem if getattr(svc.store, "path", None) else "workspace"
     path = Path(svc.upload_dir).parent / f"{stem}-upload-report.csv"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(UPLOAD_REPORT_COLUMNS)
-        w.writerows(("refused upload", name, "", "", why) for name, why in refused)
-    os.replace(tmp, path)
+    write_report_csv(path, (("refused upload", name, "", "", why) for name, why in refused))
     return path
 
 

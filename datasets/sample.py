@@ -69,6 +69,27 @@ class Problem:
         return self.message if self.message.startswith(self.path) else f"{self.path}: {self.message}"
 
 
+#: columns of a problem report (CSV, UTF-8): ``asmnet import --report``, the app's start-up import and upload reports
+REPORT_COLUMNS = ("kind", "file", "line", "point", "message")
+
+
+def write_report_csv(path: str | Path, rows) -> int:
+    """Write ``rows`` (sequences in ``REPORT_COLUMNS`` order) as a problem report at ``path``, through a temporary
+    file moved into place (a reader never sees half a report); returns the number of rows."""
+    import csv
+    import os
+
+    path = Path(path)
+    rows = list(rows)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(REPORT_COLUMNS)
+        w.writerows(rows)
+    os.replace(tmp, path)
+    return len(rows)
+
+
 @dataclass
 class Dataset:
     """The result of reading a dataset folder.

@@ -22,6 +22,17 @@ def _runtime_cache(tmp_path_factory):
     os.environ.pop("ASMNET_CACHE_DIR", None)
 
 
+def box_iou(a, b) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    import numpy as np
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
 def data_path(*parts: str) -> Path:
     """Path under the shared data folder; skips the calling test when it is missing."""
     p = DATA_DIR.joinpath(*parts)

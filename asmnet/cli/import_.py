@@ -17,6 +17,9 @@ import argparse
 import sys
 from pathlib import Path
 
+#: the full report's columns and writer (``--report FILE.csv``): the project's one problem-report format
+from asmnet_studio.datasets.sample import REPORT_COLUMNS, write_report_csv
+
 HELP = "import a dataset folder (images + ground truth) or a plain folder of images into a workspace file"
 
 
@@ -43,10 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the terminal shows the first 20 of each")
 
 
-#: columns of the full report (``--report FILE.csv``)
-REPORT_COLUMNS = ("kind", "file", "line", "point", "message")
-
-
 def reader_flags(ds, report) -> list:
     """What the reader and the import flagged and kept as data ("image has EXIF orientation 6 ...", points
     outside the image ...) as ``Problem``s naming the image file: the Dataset's ``Sample.flags`` (``ds`` None
@@ -66,20 +65,9 @@ def report_rows(report, flags=()) -> list[dict]:
 
 
 def write_report(path: str | Path, report, flags=()) -> int:
-    """Write the full report as CSV (UTF-8, ``REPORT_COLUMNS``) through a temporary file moved into place;
-    returns the number of rows."""
-    import csv
-    import os
-
-    path = Path(path)
-    rows = report_rows(report, flags)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=REPORT_COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
-    return len(rows)
+    """Write the full report as CSV (UTF-8, ``REPORT_COLUMNS``) through a temporary file moved into place
+    (``asmnet_studio.datasets.sample.write_report_csv``); returns the number of rows."""
+    return write_report_csv(path, ([r[c] for c in REPORT_COLUMNS] for r in report_rows(report, flags)))
 
 
 def print_report(report, out=None, limit: int = 20, flags=(), full: str | Path | None = None) -> None:

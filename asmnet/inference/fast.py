@@ -25,10 +25,6 @@ Backends (``BACKENDS``):
 ``export_onnx`` / ``quantise_static`` / ``build_runtime`` write the torch-free runtime (ONNX graph + JSON
 sidecar, ``asmnet.inference.runtime``) that ``Predictor.from_checkpoint`` loads for the ONNX backends without torch.
 
-Beside the network, ``accelerate`` swaps the per-face uncertainty's shape projection (``ShapeModel.project``,
-an alternation of up to 100 similarity / coefficient solves) for its closed form (``project_exact``) where
-the two give the same answer (tangent-space shape models): it costs more than the network otherwise.
-
 ``DEFAULT_BACKEND`` is the backend chosen by measurement (faster than ``torch`` and within
 ``NME_TOLERANCE`` NME of it; see ``bench/RESULTS.md``); ``resolve_default(checkpoint)`` falls back to
 ``onnx`` for a checkpoint without a calibrated int8 runtime.
@@ -344,17 +340,15 @@ def optimise_model(model: nn.Module, backend: str, *, input_size: int, channels_
     return OnnxModel(fused, input_size, threads)
 
 
-def accelerate(predictor, backend: str | None = None, *, channels_last: bool = True,
-               exact_projection: bool | None = None):
+def accelerate(predictor, backend: str | None = None, *, channels_last: bool = True):
     """Switch a ``Predictor`` (CPU) to ``backend`` in place and return it.
 
     ``backend=None`` picks ``resolve_default(predictor.checkpoint_path)``. ``onnx-int8`` loads the calibrated runtime of
     the predictor's checkpoint (``asmnet runtime`` makes it; ValueError when there is none). A predictor loaded from a
     runtime without torch gets its float model from its checkpoint. The float model stays at ``predictor.float_model``
-    (so calling this twice starts from the float weights), the backend's name at ``predictor.backend``.
-    ``exact_projection``: compute the per-face ``uncertainty``'s shape projection in closed form
-    (``project_exact``) instead of by alternation; None = where it gives the same answer (the shape
-    model is ``similarity_orthogonal``). The original shape model stays at ``predictor.float_shape_model``.
+    (so calling this twice starts from the float weights), the backend's name at ``predictor.backend``. The shape
+    model is the same for every backend (``ShapeModel.project`` is closed-form); ``predictor.float_shape_model``
+    names it too.
     """
     checkpoint = predictor.checkpoint_path
     backend = resolve_default(checkpoint) if backend is None else check_backend(backend)
@@ -382,10 +376,5 @@ def accelerate(predictor, backend: str | None = None, *, channels_last: bool = T
         predictor.model = optimise_model(base, backend, input_size=predictor.input_size, channels_last=channels_last)
     predictor.backend = backend
     sm = getattr(predictor, "float_shape_model", None)
-    if sm is None:
-        sm = predictor.shape_model
-    predictor.float_shape_model = sm
-    if sm is not None:
-        exact = similarity_orthogonal(sm) if exact_projection is None else bool(exact_projection)
-        predictor.shape_model = exact_shape_model(sm) if exact and backend != "torch" else sm
+    predictor.float_shape_model = predictor.shape_model = predictor.shape_model if sm is None else sm
     return predictor

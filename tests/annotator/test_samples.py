@@ -10,14 +10,7 @@ import app
 from asmnet_studio.annotator import handlers as h, samples, session
 from asmnet_studio.annotator.queue import DEFAULT_FILTER, DEFAULT_SORT
 from asmnet.inference.crop import landmark_box
-
-
-def _iou(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    hgt = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * hgt
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+from tests.conftest import box_iou as _iou
 
 
 @pytest.mark.slow

@@ -11,14 +11,7 @@ import pytest
 from asmnet.inference import detect, detect_classic, detect_mtcnn
 from asmnet.inference.crop import landmark_box
 from asmnet_studio.datasets.images import load_image
-
-
-def _iou(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+from tests.conftest import box_iou as _iou
 
 
 @pytest.fixture(scope="module")
