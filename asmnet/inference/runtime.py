@@ -112,6 +112,12 @@ def session_options(threads: int | None = None):
     return opts
 
 
+#: network inputs per ONNX Runtime call (larger batches are run in slices of this many): with two one-thread
+#: sessions running at once (``asmnet predict --workers 2``) slices of 4–8 crops took ~15 % less CPU per crop than
+#: 64 (the activations of a slice stay in cache); with two intra-op threads it made no difference (bench/RESULTS.md)
+CROPS_PER_CALL = 8
+
+
 class OrtModel:
     """An exported landmark network run by onnxruntime: ``run_numpy((N, 3, S, S) float32) -> (landmarks
     (N, K, 2), pose (N, 3))`` numpy; also callable on torch tensors (for the torch-side tools).
@@ -146,9 +152,15 @@ class OrtModel:
         return self
 
     def run_numpy(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 3, S, S) float32 -> landmarks (N, K, 2), pose (N, 3) numpy (no torch involved)."""
-        lm, pose = self.session.run(None, {"image": np.ascontiguousarray(x, dtype=np.float32)})
-        return lm, pose
+        """(N, 3, S, S) float32 -> landmarks (N, K, 2), pose (N, 3) numpy (no torch involved); run in slices of
+        ``CROPS_PER_CALL`` inputs."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        step = CROPS_PER_CALL
+        if len(x) <= step:
+            lm, pose = self.session.run(None, {"image": x})
+            return lm, pose
+        outs = [self.session.run(None, {"image": x[i:i + step]}) for i in range(0, len(x), step)]
+        return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
 
     def __call__(self, x):
         import torch

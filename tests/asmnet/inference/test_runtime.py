@@ -131,6 +131,33 @@ def test_shipped_int8_runtime_stays_close_to_the_float_model_on_real_faces(aflw_
         np.testing.assert_allclose(b.pose, a.pose, atol=2.0)
 
 
+def test_a_batch_larger_than_one_call_gives_the_same_outputs_as_single_inputs():
+    """``OrtModel.run_numpy`` runs big batches in slices of ``CROPS_PER_CALL``: 2.5 slices' worth of inputs (the
+    last slice partial) give, input by input, what each input gives alone (the shipped runtime)."""
+    if not DEFAULT_CHECKPOINT.is_file() or not _shipped_sidecars():
+        pytest.skip("no shipped checkpoint / runtime")
+    model = Predictor.default(backend="fast").model
+    n = runtime.CROPS_PER_CALL * 5 // 2
+    x = np.random.default_rng(3).random((n, 3, 128, 128), dtype=np.float32)
+    calls = []
+    session = model.session
+
+    class Counting:  # onnxruntime's session, counting its calls and their batch sizes
+        def run(self, names, feed):
+            calls.append(len(feed["image"]))
+            return session.run(names, feed)
+
+    model.session = Counting()
+    lm, pose = model.run_numpy(x)
+    model.session = session
+    assert calls == [runtime.CROPS_PER_CALL, runtime.CROPS_PER_CALL, n - 2 * runtime.CROPS_PER_CALL]
+    assert lm.shape == (n, 68, 2) and pose.shape == (n, 3)
+    for i in (0, runtime.CROPS_PER_CALL - 1, runtime.CROPS_PER_CALL, n - 1):
+        one_lm, one_pose = model.run_numpy(x[i:i + 1])
+        np.testing.assert_allclose(lm[i], one_lm[0], atol=1e-5)
+        np.testing.assert_allclose(pose[i], one_pose[0], atol=1e-5)
+
+
 def test_onnx_backend_runs_without_torch(tmp_path):
     """The app's and `asmnet predict`'s model loading and prediction, in a process where torch is unavailable."""
     if not DEFAULT_CHECKPOINT.is_file():
