@@ -249,10 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     # a server, never a notebook: gradio imports IPython (~6 % of its import time here) only for notebook magics
     # and checks that each stand behind `except ImportError`
     sys.modules.setdefault("IPython", None)
-    # nor a gradio development checkout: skip gradio rewriting its component stubs (.pyi) at every import
-    from asmnet_studio.annotator.gradio_startup import skip_stub_regeneration
+    # nor a gradio development checkout: skip gradio rewriting its component stubs (.pyi) and compiling its
+    # listener docstrings as templates at every import
+    from asmnet_studio.annotator.gradio_startup import skip_developer_work
 
-    skip_stub_regeneration()
+    skip_developer_work()
     from asmnet_studio.annotator.ui import launch_options
     from asmnet_studio.datasets.errors import DataError
 
