@@ -251,9 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     sys.modules.setdefault("IPython", None)
     # nor a gradio development checkout: skip gradio rewriting its component stubs (.pyi) and compiling its
     # listener docstrings as templates at every import
-    from asmnet_studio.annotator.gradio_startup import skip_developer_work
+    from asmnet_studio.annotator.gradio_startup import headless_matplotlib, skip_developer_work
 
     skip_developer_work()
+    headless_matplotlib()  # the first event (the first face) no longer imports pyplot
     from asmnet_studio.annotator.ui import launch_options
     from asmnet_studio.datasets.errors import DataError
 

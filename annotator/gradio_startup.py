@@ -10,6 +10,10 @@ change nothing a running app does:
   (``gradio.events.EventListener.set_doc``: "Triggered when the {{ component }} is clicked."), compiling one
   template per listener: ~0.4 s more.
 
+And around every event it handles, gradio switches matplotlib to its "agg" backend and back; on the first event,
+asking matplotlib for its current backend resolves the automatic choice by importing pyplot (~0.35 s, which the
+first face shown waited for). ``headless_matplotlib()`` names "agg" up front (a server has no display).
+
 ``skip_developer_work()`` makes the first a no-op for this process and does the second with a plain string
 substitution (the same docstrings: every template in gradio's events module is ``{{ component }}`` and
 nothing else; any other template still goes through Jinja). It must run before ``import gradio``
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.util
+import os
 import sys
 from typing import Callable
 
@@ -109,3 +114,9 @@ def skip_developer_work() -> bool:
     if later:
         sys.meta_path.insert(0, _PatchOnImport(later))
     return ok
+
+
+def headless_matplotlib() -> None:
+    """Set ``MPLBACKEND=agg`` for this process unless the environment already names a backend: matplotlib then
+    knows its backend without importing pyplot (gradio asks for it at every event)."""
+    os.environ.setdefault("MPLBACKEND", "agg")

@@ -301,7 +301,7 @@ def run(quick: bool = False, clicks: int = 30) -> dict[str, Any]:
         rows.append(_stat_row(f"`asmnet predict`, first {n_small} faces", "wall time (≈ start-up)", t_small, "s"))
         rows.append({"what": "`asmnet predict` marginal cost per face (start-up excluded)",
                      "variant": f"(t{n_all} − t{n_small}) / {n_all - n_small}: decode + crop + network + CSV",
-                     "median": marginal_ms, "unit": "ms/face", "n": repeats,
+                     "median": marginal_ms, "unit": "ms/face", "n": len(t_all),
                      "peer": None if dlib_ms is None else f"dlib ERT 68: {dlib_ms:.2f} ms/face (no decode); decode "
                                                           f"alone {decode_ms:.2f} ms/face",
                      "ratio": None if dlib_ms is None else marginal_ms / dlib_ms,

@@ -70,3 +70,25 @@ def test_after_gradio_is_imported_it_patches_the_loaded_modules():
                          env={"GRADIO_ANALYTICS_ENABLED": "False", "PATH": "/usr/bin:/bin", "HOME": "/tmp"})
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split() == ["True", "_no_stub", "_set_doc"]
+
+
+def test_headless_matplotlib_spares_gradio_events_the_pyplot_import():
+    """gradio wraps every event in ``MatplotlibBackendMananger``; with ``headless_matplotlib`` (and no backend named
+    by the environment) entering it no longer imports pyplot; without it, it does (the control)."""
+    code = ("import sys\n"
+            "if sys.argv[1] == 'headless':\n"
+            "    from asmnet_studio.annotator.gradio_startup import headless_matplotlib\n"
+            "    headless_matplotlib()\n"
+            "from gradio.utils import MatplotlibBackendMananger\n"
+            "with MatplotlibBackendMananger():\n"
+            "    import matplotlib\n"
+            "    print(matplotlib.get_backend().lower(), 'matplotlib.pyplot' in sys.modules)\n")
+    env = {"GRADIO_ANALYTICS_ENABLED": "False", "PATH": "/usr/bin:/bin", "HOME": "/tmp"}
+    out = {}
+    for mode in ("headless", "control"):
+        r = subprocess.run([sys.executable, "-c", code, mode], cwd=REPO, capture_output=True, text=True, timeout=300,
+                           env=env)
+        assert r.returncode == 0, r.stderr[-3000:]
+        out[mode] = r.stdout.split()
+    assert out["headless"] == ["agg", "False"]
+    assert out["control"] == ["agg", "True"]
