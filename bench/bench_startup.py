@@ -311,14 +311,15 @@ def run(quick: bool = False, clicks: int = 30) -> dict[str, Any]:
                      "per_repeat_ratios": None if not dlibs else [m / d for m, d in zip(per_repeat, dlibs)],
                      "dlib_ms_per_repeat": dlibs, "cli_accuracy": cli_nme,
                      "marginal_minus_decode_ms": marginal_ms - decode_ms, "dlib_ms": dlib_ms, "decode_ms": decode_ms})
-        notes.append(f"`asmnet predict --data aflw2000-3d --split test` (GT boxes, batch 32, CSV), median of {len(t_all)} "
-                     f"runs each, interleaved with dlib's; marginal cost = difference of the 400-face and the 32-face "
-                     f"runs. Accuracy of the CLI's own output (400 test faces): balanced NME "
+        notes.append(f"`asmnet predict --data aflw2000-3d --split test` (GT boxes, batch 32, CSV), median of "
+                     f"{len(t_all)} runs each, interleaved with dlib's; marginal cost = difference of the 400-face and "
+                     f"the 32-face "
+                     f"runs. Accuracy of the CLI's own output ({cli_nme['faces']} test faces): balanced NME "
                      f"{cli_nme['nme_balanced']:.3f}, mean {cli_nme['nme']:.3f}, pose MAE {cli_nme['pose_mae']:.2f}. "
                      f"dlib's figure is "
                      f"the shape predictor call alone on decoded images (as in `bench inference`); the CLI's includes "
-                     f"decoding each JPEG (decode alone: {decode_ms:.2f} ms/face, overlapped with inference on a "
-                     f"second thread).")
+                     f"decoding each JPEG (decode alone: {decode_ms:.2f} ms/face; each worker, one per CPU, decodes "
+                     f"and predicts its own batches).")
 
         # 3. the app in a real browser
         chromium = os.environ.get("ASMNET_CHROMIUM", "/usr/bin/chromium")

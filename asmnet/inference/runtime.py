@@ -114,7 +114,8 @@ def session_options(threads: int | None = None):
 
 #: network inputs per ONNX Runtime call (larger batches are run in slices of this many): with two one-thread
 #: sessions running at once (``asmnet predict --workers 2``) slices of 4–8 crops took ~15 % less CPU per crop than
-#: 64 (the activations of a slice stay in cache); with two intra-op threads it made no difference (bench/RESULTS.md)
+#: one call of 64 (smaller activations, likely kept in cache); with two intra-op threads it made no difference, and
+#: the whole CLI's time moved within its noise (bench/RESULTS.md)
 CROPS_PER_CALL = 8
 
 
