@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import re
 
-#: an absolute POSIX path's folders ("/home/ann/data/" of "/home/ann/data/x.jpg"), not a URL's "//host/"
+#: an absolute POSIX path's folders ("/a/b/" of "/a/b/x.jpg"), not a URL's "//host/"
 _FOLDERS = re.compile(r"(?<![\w:/.])/(?:[^\s/'\"<>`]+/)+")
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
 

@@ -75,18 +75,19 @@ REPORT_COLUMNS = ("kind", "file", "line", "point", "message")
 
 def write_report_csv(path: str | Path, rows) -> int:
     """Write ``rows`` (sequences in ``REPORT_COLUMNS`` order) as a problem report at ``path``, through a temporary
-    file moved into place (a reader never sees half a report); returns the number of rows."""
+    file moved into place (``asmnet_studio.datasets.formats._common.atomic_write_text``: a reader never sees half a
+    report); returns the number of rows."""
     import csv
-    import os
+    import io
 
-    path = Path(path)
+    from asmnet_studio.datasets.formats._common import atomic_write_text
+
     rows = list(rows)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(REPORT_COLUMNS)
-        w.writerows(rows)
-    os.replace(tmp, path)
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(REPORT_COLUMNS)
+    w.writerows(rows)
+    atomic_write_text(Path(path), buf.getvalue())
     return len(rows)
 
 
