@@ -28,6 +28,9 @@ FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 SPAN = re.compile(r"`([^`]+)`")
 DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 FROM_IMPORT = re.compile(r"^from\s+([\w.]+)\s+import\s+([\w\s,]+)$")
+#: top-level folders that .gitignore keeps out of the repository (outputs of local runs)
+LOCAL_OUTPUTS = {line.strip().strip("/") for line in (REPO / ".gitignore").read_text().splitlines()
+                 if line.strip().startswith("/") and line.strip().endswith("/")}
 PATH = re.compile(r"^[\w.-]+(?:/[\w.*{},-]+)*/?$")
 #: a dotted name under asmnet / asmnet_studio / bench anywhere in the text, in backticks or not
 PROSE_NAME = re.compile(r"(?<![\w./-])(?:asmnet|asmnet_studio|bench)(?:\.[A-Za-z_]\w*)+")
@@ -60,10 +63,12 @@ def code_names(span: str) -> list[str]:
 def file_paths(span: str) -> list[str]:
     """Repository paths a span names: no spaces, a ``/`` in it, and its first part a top-level entry of the
     repository (``asmnet/weights/``, ``bench/results/*.json``); a bare file name (``best.pt``) is a name in
-    its context, not checked."""
+    its context, not checked; nor is a path under a folder of local outputs that git ignores (``runs/``:
+    a training run's files exist on one machine only)."""
     if " " in span or "/" not in span or not PATH.match(span):
         return []
-    return [span] if (REPO / span.split("/")[0]).exists() and span.split("/")[0] not in {"", "."} else []
+    top = span.split("/")[0]
+    return [span] if (REPO / top).exists() and top not in {"", "."} | LOCAL_OUTPUTS else []
 
 
 def prose_names(text: str) -> list[tuple[int, str]]:

@@ -167,6 +167,17 @@ def split_validation(faces: FaceArrays, fraction: float, seed: int) -> tuple[np.
     return train, val
 
 
+def split_named(faces: FaceArrays, names: list[str], source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, val) with the faces called ``names`` (image paths relative to the dataset root) held out;
+    ValueError naming ``source`` and the first name that is not among ``faces``."""
+    where = {n: i for i, n in enumerate(faces.names)}
+    missing = [n for n in names if n not in where]
+    if missing:
+        raise ValueError(f"{source}: {len(missing)} validation face(s) not in the training data, first {missing[0]!r}")
+    val = np.array(sorted(where[n] for n in names), dtype=np.int64)
+    return np.setdiff1d(np.arange(len(faces)), val), val
+
+
 @dataclass
 class AugmentConfig:
     """Random crop perturbations. Angles in degrees; scale/shift relative to the crop side.

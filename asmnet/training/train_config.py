@@ -35,6 +35,10 @@ class TrainConfig:
     shape_variance: float = setting(0.98, "shape variance kept in the saved shape model")
     pose_weight: float = setting(0.5, "weight of the pose loss (radians, MSE)")
     val_fraction: float = setting(0.1, "part of the training split held out for validation and model selection")
+    validation_names: str | None = setting(None, "file naming the validation faces, one image path per line as in "
+                                                 "asmnet68.validation.txt (instead of --val-fraction's draw): "
+                                                 "compare a new run with a checkpoint on the faces it was chosen on",
+                                           metavar="FILE")
     seed: int = setting(0, "seed of the validation split, initialisation, shuffling and augmentation")
     device: str = setting("auto", "where to train ('auto': CUDA when available)", choices=DEVICES)
     amp: str = setting("auto", "mixed precision (GPU only; 'auto': bf16 on CUDA, off on CPU)", choices=AMP_MODES)

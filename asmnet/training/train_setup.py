@@ -16,7 +16,7 @@ import torch
 from asmnet.model.asm import ShapeModel
 from asmnet.model.checkpoint import load_checkpoint
 from asmnet.inference.crop import CROP_MARGIN
-from asmnet.training.data import FaceArrays, cache_size_for, cached_faces, split_validation
+from asmnet.training.data import FaceArrays, cache_size_for, cached_faces, split_named, split_validation
 from asmnet.model.losses import AlphaSchedule, ASMLoss, ShapeProjector
 from asmnet.model.network import count_parameters, create_model
 from asmnet.training.train_config import TrainConfig
@@ -175,7 +175,12 @@ def setup_run(cfg: TrainConfig, proc: Process, out: Path, dataset, shape_model: 
     """Data and validation split (its image names go into the card), shape model (fitted on the training part
     unless given; saved), ASM loss, network with its initial weights, optimiser and precision."""
     faces, schema = _load_faces(cfg, dataset, proc)
-    tr_idx, val_idx = split_validation(faces, cfg.val_fraction, cfg.seed)
+    if cfg.validation_names:
+        from asmnet.training.validation_set import read_names
+
+        tr_idx, val_idx = split_named(faces, read_names(cfg.validation_names), cfg.validation_names)
+    else:
+        tr_idx, val_idx = split_validation(faces, cfg.val_fraction, cfg.seed)
     train_faces = faces.subset(tr_idx)
     if shape_model is None:
         shape_model = ShapeModel.fit(train_faces.points, cfg.shape_variance, schema=schema.name,

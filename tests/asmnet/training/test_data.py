@@ -6,7 +6,7 @@ import pytest
 
 from asmnet.inference.crop import (apply_affine, box_to_crop_matrix, crop_box_from_points, from_normalised,
                                    invert_affine, landmark_box, square_box, to_normalised)
-from asmnet.training.data import AugmentConfig, FaceArrays, make_batch, sample_crop, split_validation
+from asmnet.training.data import AugmentConfig, FaceArrays, make_batch, sample_crop, split_named, split_validation
 from asmnet_studio.evaluation.pose import yaw_bucket_index
 from asmnet_studio.datasets.schemas import IBUG68
 from tests.asmnet.conftest import synthetic_face_image, synthetic_shapes
@@ -113,6 +113,16 @@ def test_validation_split_is_stratified_and_disjoint():
     np.testing.assert_array_equal(split_validation(faces, 0.1, seed=0)[1], va)
     with pytest.raises(ValueError, match="fraction"):
         split_validation(faces, 1.5, 0)
+
+
+def test_named_validation_split_holds_out_exactly_those_faces_and_names_a_missing_one():
+    n = 10
+    faces = FaceArrays(np.zeros((n, 4, 4, 3), np.uint8), np.zeros((n, 68, 2), np.float32), np.zeros((n, 3), np.float32),
+                       np.ones(n, bool), [f"img/{i}.jpg" for i in range(n)], "ibug68")
+    tr, va = split_named(faces, ["img/7.jpg", "img/2.jpg"], "val.txt")
+    assert va.tolist() == [2, 7] and tr.tolist() == [0, 1, 3, 4, 5, 6, 8, 9]
+    with pytest.raises(ValueError, match=r"val\.txt: 1 validation face\(s\) not in the training data, first 'img/99.jpg'"):
+        split_named(faces, ["img/2.jpg", "img/99.jpg"], "val.txt")
 
 
 def test_batched_affine_and_boxes_match_the_per_face_forms():

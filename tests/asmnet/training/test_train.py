@@ -66,3 +66,18 @@ def test_train_loop_writes_checkpoints_log_and_resumes(tmp_path, synthetic_datas
     train(cfg)
     lines = [json.loads(x) for x in res.log.read_text().splitlines()]
     assert [r["epoch"] for r in lines] == [1, 2, 3]
+
+
+def test_train_holds_out_the_faces_a_validation_names_file_lists(tmp_path, synthetic_dataset):
+    """``--validation-names``: a new run is chosen on the very faces a checkpoint was chosen on (not a new draw)."""
+    names = [s.image for s in read_dataset(synthetic_dataset, "aflw2000", split="train").samples]
+    listed = [names[i] for i in (0, 3, 5)]
+    listing = tmp_path / "run.validation.txt"
+    listing.write_text("# the faces a checkpoint was chosen on\n" + "".join(f"{n}\n" for n in listed))
+    cfg = TrainConfig(data=str(synthetic_dataset), format="aflw2000", split="train", out=str(tmp_path / "run"),
+                      model="asmnet_tiny", input_size=64, epochs=1, batch_size=8, validation_names=str(listing),
+                      cache_dir=None, threads=1, progress=False)
+    card = load_checkpoint(train(cfg).best_checkpoint)["card"]
+    assert sorted(card["validation_names"]) == sorted(listed)
+    assert card["dataset"]["val_faces"] == 3 and card["dataset"]["train_faces"] == len(names) - 3
+
