@@ -74,6 +74,10 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError(f"epochs must be >= 1 and batch_size >= 2, found {self.epochs}, {self.batch_size}")
         AlphaSchedule.parse(self.alpha)
+        if self.validation_names:  # a missing or malformed list fails before the long decode, naming file and line
+            from asmnet.training.validation_set import read_names
+
+            read_names(self.validation_names)
         if self.init == "imagenet":  # fail before the long decode, with the command that installs the file
             from asmnet.model.pretrained import find_imagenet_weights
 

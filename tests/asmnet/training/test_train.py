@@ -81,3 +81,11 @@ def test_train_holds_out_the_faces_a_validation_names_file_lists(tmp_path, synth
     assert sorted(card["validation_names"]) == sorted(listed)
     assert card["dataset"]["val_faces"] == 3 and card["dataset"]["train_faces"] == len(names) - 3
 
+
+def test_a_bad_validation_names_file_fails_before_any_data_is_read(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        TrainConfig(data="unused", validation_names=str(tmp_path / "missing.txt")).validate()
+    listing = tmp_path / "twice.txt"
+    listing.write_text("# header\na/1.jpg\na/1.jpg\n")
+    with pytest.raises(ValueError, match=r"twice\.txt:3: 'a/1\.jpg' is listed twice \(first on line 2\)"):
+        TrainConfig(data="unused", validation_names=str(listing)).validate()
