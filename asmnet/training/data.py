@@ -18,6 +18,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Sequence
 
 import math
 import os
@@ -167,15 +168,23 @@ def split_validation(faces: FaceArrays, fraction: float, seed: int) -> tuple[np.
     return train, val
 
 
+def split_by_names(names: Sequence[str], held_out: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(train indices, held-out indices, names of ``held_out`` not in ``names``): the faces called ``held_out``
+    (image paths relative to the dataset root) held out of the N ``names``; the caller says what a missing name
+    means."""
+    where = {n: i for i, n in enumerate(names)}
+    missing = [n for n in held_out if n not in where]
+    val = np.array(sorted(where[n] for n in held_out if n in where), dtype=np.int64)
+    return np.setdiff1d(np.arange(len(names)), val), val, missing
+
+
 def split_named(faces: FaceArrays, names: list[str], source: str) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, val) with the faces called ``names`` (image paths relative to the dataset root) held out;
     ValueError naming ``source`` and the first name that is not among ``faces``."""
-    where = {n: i for i, n in enumerate(faces.names)}
-    missing = [n for n in names if n not in where]
+    train, val, missing = split_by_names(faces.names, names)
     if missing:
         raise ValueError(f"{source}: {len(missing)} validation face(s) not in the training data, first {missing[0]!r}")
-    val = np.array(sorted(where[n] for n in names), dtype=np.int64)
-    return np.setdiff1d(np.arange(len(faces)), val), val
+    return train, val
 
 
 @dataclass

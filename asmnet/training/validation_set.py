@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from asmnet.training.data import FaceArrays, split_validation, usable_pose
+from asmnet.training.data import FaceArrays, split_by_names, split_validation, usable_pose
 
 #: the file beside a checkpoint that lists its validation faces (``asmnet68.pt`` -> ``asmnet68.validation.txt``)
 VALIDATION_SUFFIX = ".validation.txt"
@@ -102,11 +102,9 @@ def checkpoint_split(names: Sequence[str], pose: np.ndarray, checkpoint: str | P
         train, val = split_validation(stub, fraction, seed)
         return train, val, f"drawn again by split_validation (fraction {fraction}, seed {seed})"
     val_names, source = found
-    where = {name: i for i, name in enumerate(names)}
-    missing = [name for name in val_names if name not in where]
+    train, val, missing = split_by_names(names, val_names)
     if missing:
         raise ValueError(f"{source}: {len(missing)} of its {len(val_names)} validation faces are not in the data "
                          f"({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}); is it the checkpoint's "
                          f"training data?")
-    val = np.array(sorted(where[name] for name in val_names), dtype=np.int64)
-    return np.setdiff1d(np.arange(len(names)), val), val, source
+    return train, val, source
