@@ -162,17 +162,20 @@ class ShapeModel:
         b, scale, angle, t = self.project_batch(p[None])
         return b[0], Similarity(float(scale[0]), float(angle[0]), t[0])
 
-    def _projection_basis(self) -> tuple[np.ndarray, np.ndarray]:
-        """(D (2K, m+3), D⁺ (m+3, 2K)): design columns mean, components, x shift, y shift (cached)."""
+    def _projection_basis(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(D (2K, m+3), D⁺ (m+3, 2K), Q = I − D D⁺ (2K, 2K)): design columns mean, components, x shift, y shift,
+        and the projector onto what they cannot express (cached)."""
         cache = getattr(self, "_basis_cache", None)
         if cache is not None and cache[0] is self.components and cache[1] is self.mean:
-            return cache[2], cache[3]
+            return cache[2], cache[3], cache[4]
         k = self.num_points
         d = np.column_stack([self.mean.reshape(-1), self.components.T, np.tile([1.0, 0.0], k),
                              np.tile([0.0, 1.0], k)])
         pinv = np.linalg.pinv(d)
-        self._basis_cache = (self.components, self.mean, d, pinv)
-        return d, pinv
+        q = np.eye(2 * k) - d @ pinv
+        q = (q + q.T) / 2  # symmetric up to rounding
+        self._basis_cache = (self.components, self.mean, d, pinv, q)
+        return d, pinv, q
 
     def similarity_orthogonal(self, tol: float = 1e-6) -> bool:
         """Whether the components are orthogonal to the mean, its 90° turn and both shifts (true for every
@@ -193,8 +196,8 @@ class ShapeModel:
         Minimises |T(mean + Pᵀb) − p|² over the similarity T (scale s > 0, angle θ, shift t) and b. In the
         frame turned by −θ the model is linear in (s, s·b, t'): R(θ)ᵀp = D [s, s·b, t'] with a constant design
         D, and R(θ)ᵀp = cos θ · A + sin θ · B (A = p, B = p turned by −90°). The residual after the linear
-        solve is cos θ · QA + sin θ · QB (Q = I − D D⁺), so the best θ is the eigenvector of the smallest
-        eigenvalue of the 2 x 2 Gram matrix of (QA, QB); the rest is one linear solve. Exact for models whose
+        solve is cos θ · QA + sin θ · QB (Q = I − D D⁺), so the best θ is the minor axis of the 2 x 2 Gram matrix
+        of (QA, QB), an angle in closed form (``_project_closed_form``); the rest is one linear solve. Exact for models whose
         components are orthogonal to the similarity directions (``similarity_orthogonal``); other (old)
         models fall back to a long alternation.
 
@@ -203,34 +206,53 @@ class ShapeModel:
         Returns:
             b (B, m), scale (B,), angle (B,) radians, translation (B, 2): ``Similarity(scale, angle, t)``.
         """
-        p = np.asarray(points, dtype=np.float64)
-        if p.ndim != 3 or p.shape[1:] != (self.num_points, 2):
-            raise ValueError(f"points must be (B, {self.num_points}, 2), found {p.shape}")
-        if not np.isfinite(p).all():
-            bad = np.argwhere(~np.isfinite(p).all(axis=2))[0]
-            raise ValueError(f"shape {int(bad[0])}: point {int(bad[1])} is not finite")
+        p = self._check_batch(points)
         n = len(p)
         if not self._orthogonal_cached():
             out = [self._fit(x, np.ones(self.num_points), prior=0.0, iterations=500) for x in p]
             return (np.array([o[0] for o in out]).reshape(n, self.num_components),
                     np.array([o[1].scale for o in out]), np.array([o[1].angle for o in out]),
                     np.array([o[1].translation for o in out]).reshape(n, 2))
-        d, pinv = self._projection_basis()
-        a = p.reshape(n, -1)                                            # (B, 2K)
-        bt = np.stack([p[..., 1], -p[..., 0]], -1).reshape(n, -1)        # p turned by -90 degrees
-        ab = np.stack([a, bt], -1)                                      # (B, 2K, 2)
-        q = ab - np.einsum("ij,bjk->bik", d, np.einsum("ij,bjk->bik", pinv, ab))
-        _, vecs = np.linalg.eigh(np.einsum("bik,bil->bkl", q, q))        # ascending eigenvalues
-        c, s = vecs[:, 0, 0], vecs[:, 1, 0]
-        coef = np.einsum("ij,bj->bi", pinv, c[:, None] * a + s[:, None] * bt)   # (B, m + 3)
-        flip = coef[:, 0] < 0                                           # theta + pi: same fit, positive scale
-        c, s, coef = np.where(flip, -c, c), np.where(flip, -s, s), np.where(flip[:, None], -coef, coef)
+        coef, c, s, _ = self._project_closed_form(p)
         scale = coef[:, 0]
         m = self.num_components
         b = coef[:, 1:m + 1] / np.maximum(scale, 1e-300)[:, None]
         rot = rotation_matrices(c, s)                                   # (B, 2, 2)
         t = np.einsum("bij,bj->bi", rot, coef[:, m + 1:m + 3])
         return b, scale, np.arctan2(s, c), t
+
+    def _check_batch(self, points: np.ndarray) -> np.ndarray:
+        """(B, K, 2) float64 copy of ``points``; ValueError for another shape or a non-finite point (named)."""
+        p = np.asarray(points, dtype=np.float64)
+        if p.ndim != 3 or p.shape[1:] != (self.num_points, 2):
+            raise ValueError(f"points must be (B, {self.num_points}, 2), found {p.shape}")
+        if not np.isfinite(p).all():
+            bad = np.argwhere(~np.isfinite(p).all(axis=2))[0]
+            raise ValueError(f"shape {int(bad[0])}: point {int(bad[1])} is not finite")
+        return p
+
+    def _project_closed_form(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``project_batch``'s solve for (B, K, 2) finite float64 shapes of a similarity-orthogonal model:
+        coefficients (B, m + 3) = [s, s·b, t'] in the frame turned by −θ, cos θ and sin θ (B,), and the squared
+        residual (B,) |R(θ)ᵀp − D coef|² (input units²).
+
+        With A = p and B = p turned by −90° (as 2K vectors), the residual for angle θ is cos θ · QA + sin θ · QB,
+        whose square is [cos θ, sin θ] G [cos θ, sin θ]ᵀ with the 2 x 2 Gram matrix G of (QA, QB); it is least at
+        θ = ½ atan2(2 G₁₂, G₁₁ − G₂₂) + 90° (the minor axis of G, in closed form: no eigen-solver call), and
+        θ + 180° gives the same fit with the opposite scale, so the sign is chosen to make the scale positive."""
+        _, pinv, q = self._projection_basis()
+        n = len(p)
+        a = p.reshape(n, -1)                                            # (B, 2K)
+        bt = np.stack([p[..., 1], -p[..., 0]], -1).reshape(n, -1)        # p turned by -90 degrees
+        qa, qb = a @ q, bt @ q                                          # Q symmetric
+        g11, g22, g12 = np.einsum("bi,bi->b", qa, qa), np.einsum("bi,bi->b", qb, qb), np.einsum("bi,bi->b", qa, qb)
+        theta = 0.5 * np.arctan2(2.0 * g12, g11 - g22) + np.pi / 2
+        c, s = np.cos(theta), np.sin(theta)
+        coef = (c[:, None] * a + s[:, None] * bt) @ pinv.T               # (B, m + 3)
+        flip = coef[:, 0] < 0                                           # theta + pi: same fit, positive scale
+        sign = np.where(flip, -1.0, 1.0)
+        r = c[:, None] * qa + s[:, None] * qb
+        return coef * sign[:, None], c * sign, s * sign, np.einsum("bi,bi->b", r, r)
 
     def closest_plausible(self, points: np.ndarray, limit: float = LIMIT_SD) -> np.ndarray:
         """(B, K, 2) -> (B, K, 2): each shape projected (``project_batch``), its coefficients clipped to
@@ -364,13 +386,21 @@ class ShapeModel:
         single = p.ndim == 2
         if single:
             p = self._check(p)[None]
-        b, scale, angle, t = self.project_batch(p)
-        d2 = np.sum(b ** 2 / self.eigenvalues, axis=1)
-        if self.residual_variance > 0:
-            rot = rotation_matrices(np.cos(angle), np.sin(angle))                    # (N, 2, 2)
+        p = self._check_batch(p)
+        if self._orthogonal_cached():  # one closed-form solve gives the coefficients and the residual
+            coef, _, _, resid2 = self._project_closed_form(p)
+            scale = np.maximum(coef[:, 0], 1e-300)
+            b = coef[:, 1:self.num_components + 1] / scale[:, None]
+            resid2 = resid2 / scale ** 2                                                 # model frame
+        else:  # old models: the alternation's fit, its residual measured in the model frame
+            b, scale, angle, t = self.project_batch(p)
+            rot = rotation_matrices(np.cos(angle), np.sin(angle))                        # (N, 2, 2)
             model_frame = np.einsum("nki,nij->nkj", p - t[:, None], rot) / scale[:, None, None]
             inst = self.mean[None] + (b @ self.components).reshape(len(p), -1, 2)
-            d2 = d2 + np.sum((model_frame - inst) ** 2, axis=(1, 2)) / self.residual_variance
+            resid2 = np.sum((model_frame - inst) ** 2, axis=(1, 2))
+        d2 = np.sum(b ** 2 / self.eigenvalues, axis=1)
+        if self.residual_variance > 0:
+            d2 = d2 + resid2 / self.residual_variance
         d = np.sqrt(d2)
         return float(d[0]) if single else d
 

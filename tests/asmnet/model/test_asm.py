@@ -99,6 +99,26 @@ def test_mahalanobis_is_similarity_invariant_and_ranks_implausible_shapes(aflw_s
     assert m.mahalanobis(broken) > 2 * m.mahalanobis(p)
 
 
+def test_mahalanobis_equals_its_definition_from_the_projection(synthetic_model):
+    """The one-solve Mahalanobis distance (coefficients and residual from the same closed-form solve) equals
+    its definition: project, bring the shape into the model frame with the projection's similarity, and add
+    |b / sd|² to the squared distance to the model's instance over the residual variance."""
+    m = synthetic_model
+    assert m.residual_variance > 0
+    rng = np.random.default_rng(5)
+    shapes = synthetic_shapes(40, seed=9) * rng.uniform(0.2, 30.0, (40, 1, 1)) + rng.uniform(-500, 500, (40, 1, 2))
+    shapes[::2] += rng.normal(scale=3.0, size=shapes[::2].shape)  # off the model: a real residual
+    b, scale, angle, t = m.project_batch(shapes)
+    expected = []
+    for x, bj, sj, aj, tj in zip(shapes, b, scale, angle, t):
+        rot = np.array([[np.cos(aj), -np.sin(aj)], [np.sin(aj), np.cos(aj)]])
+        model_frame = (x - tj) @ rot / sj                                   # R(θ)ᵀ (x − t) / s, row vectors
+        inst = m.mean + (bj @ m.components).reshape(-1, 2)
+        expected.append(np.sqrt(np.sum(bj ** 2 / m.eigenvalues) + np.sum((model_frame - inst) ** 2) / m.residual_variance))
+    np.testing.assert_allclose(m.mahalanobis(shapes), expected, rtol=1e-9)
+    assert np.ptp(expected) > 1.0, "the shapes must differ in plausibility for the check to mean anything"
+
+
 def test_mahalanobis_batched_equals_one_shape_at_a_time(aflw_shape_model, aflw_train_shapes, synthetic_model):
     """(N, K, 2) in gives (N,) out, each the (K, 2) value (the predictor scores a whole batch this way); a
     model without residual variance leaves that term out in both forms."""
