@@ -148,6 +148,69 @@ def _dlib_rows(images, boxes, samples, b1_faces: int, quick: bool) -> tuple[list
     return rows, notes
 
 
+def plain_pass_only(predictor):
+    """A copy of ``predictor`` that runs the plain pass alone (no mirrored crop): what dropping the mirrored
+    pass would cost at batch 1. Measurement only: its points are the plain pass's, its flip disagreement is 0
+    (so its confidence is 1 and its uncertainty rests on the shape model alone); nothing ships this."""
+    import copy
+
+    p = copy.copy(predictor)
+
+    def run_plain(crops: np.ndarray):
+        x = np.empty((len(crops), 3) + crops.shape[1:3], np.float32)
+        np.divide(crops.transpose(0, 3, 1, 2), np.float32(255.0), out=x, dtype=np.float32)
+        pts, pose = p._forward(x)
+        return pts, pose, pts, pose
+
+    p._run = run_plain
+    return p
+
+
+def b1_in_blocks(predictor, images, boxes, faces: int, rounds: int) -> dict[str, Any] | None:
+    """Batch-1 ms/face in blocks of ``faces`` faces, ``rounds`` rounds in alternating order: ``predictor`` (plain +
+    mirrored pass), the same with the plain pass only (``plain_pass_only``) and dlib's ERT (GT landmark box). Blocks,
+    not face by face: a face-by-face alternation of two ONNX Runtime sessions lets each one's spinning threads slow
+    the other's calls. None without dlib."""
+    path = common.dlib_model_path()
+    try:
+        import dlib
+    except ImportError:
+        return None
+    if path is None:
+        return None
+    sp = dlib.shape_predictor(str(path))
+    n = min(faces, len(images))
+    rects = [dlib.rectangle(*(int(round(float(v))) for v in b)) for b in boxes[:n]]
+    plain = plain_pass_only(predictor)
+
+    def block_asmnet(p):
+        def run():
+            t0 = time.perf_counter()
+            for i in range(n):
+                p.predict_batch([images[i]], [boxes[i]], batch_size=1)
+            return (time.perf_counter() - t0) / n * 1e3
+        return run
+
+    def block_dlib():
+        t0 = time.perf_counter()
+        for i in range(n):
+            np.array([[q.x, q.y] for q in sp(images[i], rects[i]).parts()], np.float32)
+        return (time.perf_counter() - t0) / n * 1e3
+
+    order = [("both_passes", block_asmnet(predictor)), ("plain_only", block_asmnet(plain)), ("dlib", block_dlib)]
+    for _, f in order:  # warm-up
+        f()
+    ms: dict[str, list[float]] = {k: [] for k, _ in order}
+    for r in range(rounds):
+        for k, f in (order if r % 2 == 0 else order[::-1]):
+            ms[k].append(f())
+    med = {k: float(np.median(v)) for k, v in ms.items()}
+    return {"faces": n, "rounds": rounds, "ms_per_round": ms, "median_ms": med,
+            "both_x_dlib": med["both_passes"] / med["dlib"], "plain_x_dlib": med["plain_only"] / med["dlib"],
+            "plain_x_both": med["plain_only"] / med["both_passes"],
+            "plain_x_dlib_per_round": [a / b for a, b in zip(ms["plain_only"], ms["dlib"])]}
+
+
 def interleaved_b1(predictor, images, boxes, faces: int) -> dict[str, Any] | None:
     """Batch-1 ms/face of ``predictor`` and of dlib's ERT (on the GT landmark box) timed face by face in turn, so
     both see the same load on a shared machine (its load drifts within a run); None without dlib."""
@@ -348,6 +411,26 @@ def run(quick: bool = False) -> dict[str, Any]:
         notes.append(f"Interleaved batch 1 ({inter['faces']} faces, {default} and dlib (GT landmark box) timed face by "
                      f"face in turn, so both see the same load): {inter['asmnet_ms']:.3f} vs {inter['dlib_ms']:.3f} "
                      f"ms/face, {inter['x_dlib']:.2f}x dlib.")
+    blocks = None
+    if default_row is not None and drows:
+        p = Predictor(base.model, base.config, base.shape_model, name=base.name, sha256=base.sha256, card=base.card)
+        p.checkpoint_path = ckpt
+        p = accelerate(p, default)
+        blocks = b1_in_blocks(p, images, boxes, b1_faces, 3 if quick else 7)
+        plain_preds = plain_pass_only(p).predict_batch(images, boxes, batch_size=batch)
+        plain_acc = _evaluate(np.stack([q.points for q in plain_preds]), np.stack([q.pose for q in plain_preds]),
+                              samples)
+        blocks["plain_only_nme_balanced"] = plain_acc["nme_balanced"]
+        blocks["both_passes_nme_balanced"] = default_row["nme_balanced"]
+    if blocks is not None:
+        m = blocks["median_ms"]
+        notes.append(f"Batch 1 in blocks of {blocks['faces']} faces ({blocks['rounds']} rounds, alternating order): "
+                     f"{default} {m['both_passes']:.3f} ms/face ({blocks['both_x_dlib']:.2f}x dlib), the same with the "
+                     f"plain pass only (no mirrored pass, no flip confidence; measurement only) {m['plain_only']:.3f} "
+                     f"({blocks['plain_x_dlib']:.2f}x dlib; per round "
+                     + ", ".join(f"{v:.2f}" for v in blocks["plain_x_dlib_per_round"])
+                     + f"), dlib {m['dlib']:.3f}; balanced NME of the plain pass only "
+                     f"{blocks['plain_only_nme_balanced']:.3f} vs {blocks['both_passes_nme_balanced']:.3f} with both.")
     targets = None
     if default_row is not None and drows:
         d1, d32 = drows[0]["b1_ms"], drows[0]["b32_ms"]
@@ -364,7 +447,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                      f"|ΔNME balanced| <= {NME_TOLERANCE}: "
                      f"{'met' if targets['dnme_met'] else 'NOT met'} ({default_row['dnme']:+.3f}).")
     return {"rows": rows, "columns": COLUMNS, "notes": notes, "faces": len(images), "batch": batch, "targets": targets,
-            "interleaved_b1": inter,
+            "interleaved_b1": inter, "b1_blocks": blocks,
             "input_size": size, "checkpoint": None if ckpt is None else str(ckpt), "checkpoint_choice": how,
             "checkpoint_sha256": base.sha256, "default_backend": default,
             "best_backend": best["backend_name"] if best else None}
