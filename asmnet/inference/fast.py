@@ -281,23 +281,6 @@ def build_runtime(checkpoint: str | Path, backend: str = "onnx", *, release: boo
     return write_runtime(sidecar, onnx_path, graph, runtime_meta(checkpoint, sha, obj, backend, **meta_extra))
 
 
-# ---------------------------------------------------------------------------- shape projection
-def project_exact(sm, points: np.ndarray):
-    """(b (m,), Similarity) of (K, 2) points: ``ShapeModel.project``, the project's one closed-form projection
-    (``ShapeModel.project_batch``); kept as a name for older callers."""
-    return sm.project(points)
-
-
-def similarity_orthogonal(sm, tol: float = 1e-6) -> bool:
-    """``ShapeModel.similarity_orthogonal`` (kept as a name for older callers)."""
-    return sm.similarity_orthogonal(tol)
-
-
-def exact_shape_model(sm):
-    """``sm`` itself: ``ShapeModel.project`` is the closed form now (kept as a name for older callers)."""
-    return sm
-
-
 # ---------------------------------------------------------------------------- public API
 def optimise_model(model: nn.Module, backend: str, *, input_size: int, channels_last: bool = True,
                    threads: int | None = None, calibration: np.ndarray | None = None

@@ -172,45 +172,11 @@ def test_real_checkpoint_on_real_faces(aflw_dir):
             np.testing.assert_allclose(b.confidence, a.confidence, atol=1e-3, err_msg=backend)
 
 
-# ---------------------------------------------------------------------------- closed-form shape projection
 def _tangent_model():
     from asmnet.model.asm import ShapeModel
     from tests.asmnet.conftest import synthetic_shapes
 
     return ShapeModel.fit(synthetic_shapes(300, seed=3), 0.99), synthetic_shapes(12, seed=4)
-
-
-def _objective(sm, p, b, T):
-    return float(np.sum((sm.reconstruct(b, T) - p) ** 2))
-
-
-def test_project_exact_equals_the_converged_alternation():
-    sm, shapes = _tangent_model()
-    assert fast.similarity_orthogonal(sm)
-    for p in shapes:
-        b1, t1 = sm._fit(p, np.ones(len(p)), prior=0.0, iterations=3000)  # the slow alternation
-        b2, t2 = fast.project_exact(sm, p)
-        np.testing.assert_allclose(b2, b1, atol=1e-8)
-        assert t2.scale == pytest.approx(t1.scale, rel=1e-8)
-        assert t2.angle == pytest.approx(t1.angle, abs=1e-8)
-        np.testing.assert_allclose(t2.translation, t1.translation, atol=1e-6)
-        ex = fast.exact_shape_model(sm)
-        assert ex.mahalanobis(p) == pytest.approx(sm.mahalanobis(p), rel=1e-6)
-
-
-def test_project_exact_never_fits_worse():
-    """For any model (also one with a scale mode) the closed form reaches the alternation's objective or lower."""
-    from asmnet.model.asm import ShapeModel
-
-    sm, shapes = _tangent_model()
-    scale_mode = np.vstack([sm.mean.reshape(1, -1), sm.components])
-    scale_mode /= np.linalg.norm(scale_mode, axis=1, keepdims=True)
-    odd = ShapeModel(sm.mean, scale_mode, np.concatenate([[0.01], sm.eigenvalues]))
-    assert not fast.similarity_orthogonal(odd)
-    for model in (sm, odd):
-        for p in shapes[:5]:
-            alternation = model._fit(p, np.ones(len(p)), prior=0.0, iterations=100)
-            assert _objective(model, p, *fast.project_exact(model, p)) <= _objective(model, p, *alternation) + 1e-6
 
 
 def test_accelerate_keeps_the_one_shape_model(model):

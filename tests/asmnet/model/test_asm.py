@@ -213,3 +213,38 @@ def test_calibration_on_held_out_shapes(aflw_train_shapes, tmp_path):
     assert ShapeModel.load(path).plausibility_thresholds == m.plausibility_thresholds
     with pytest.raises(ValueError, match="N >= 20"):
         m.calibrate(report[:5])
+
+
+# ---------------------------------------------------------------------------- the closed-form projection
+def _tangent_model():
+    return ShapeModel.fit(synthetic_shapes(300, seed=3), 0.99), synthetic_shapes(12, seed=4)
+
+
+def _objective(sm, p, b, T):
+    return float(np.sum((sm.reconstruct(b, T) - p) ** 2))
+
+
+def test_closed_form_projection_equals_the_converged_alternation():
+    sm, shapes = _tangent_model()
+    assert sm.similarity_orthogonal()
+    for p in shapes:
+        b1, t1 = sm._fit(p, np.ones(len(p)), prior=0.0, iterations=3000)  # the slow alternation
+        b2, t2 = sm.project(p)
+        np.testing.assert_allclose(b2, b1, atol=1e-8)
+        assert t2.scale == pytest.approx(t1.scale, rel=1e-8)
+        assert t2.angle == pytest.approx(t1.angle, abs=1e-8)
+        np.testing.assert_allclose(t2.translation, t1.translation, atol=1e-6)
+
+
+def test_projection_never_fits_worse_than_the_alternation():
+    """For any model (also one with a scale mode, which falls back to the alternation) the projection reaches
+    the alternation's objective or lower."""
+    sm, shapes = _tangent_model()
+    scale_mode = np.vstack([sm.mean.reshape(1, -1), sm.components])
+    scale_mode /= np.linalg.norm(scale_mode, axis=1, keepdims=True)
+    odd = ShapeModel(sm.mean, scale_mode, np.concatenate([[0.01], sm.eigenvalues]))
+    assert not odd.similarity_orthogonal()
+    for model in (sm, odd):
+        for p in shapes[:5]:
+            alternation = model._fit(p, np.ones(len(p)), prior=0.0, iterations=100)
+            assert _objective(model, p, *model.project(p)) <= _objective(model, p, *alternation) + 1e-6
