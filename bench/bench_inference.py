@@ -15,6 +15,10 @@ Models, all on the same AFLW2000-3D test faces and boxes, torch / onnxruntime th
 Face box = the tight ground-truth landmark box (what ``asmnet predict --boxes gt`` uses). NME = box-
 normalised, percent, via ``asmnet_studio.evaluation.report.evaluate``; "balanced" = mean of the |yaw| bucket means.
 Ratios: ms/face divided by dlib's (a) ms/face measured in the same run (< 1 = faster than dlib).
+
+Batch 1 is also timed in blocks of 100 faces, in alternating order with dlib, for the default backend with and
+without the mirrored pass (``plain_pass_only``, a measurement of what that pass costs; nothing ships it), with the
+plain pass's NME beside it (``b1_blocks`` in the JSON).
 """
 from __future__ import annotations
 
@@ -417,12 +421,12 @@ def run(quick: bool = False) -> dict[str, Any]:
         p.checkpoint_path = ckpt
         p = accelerate(p, default)
         blocks = b1_in_blocks(p, images, boxes, b1_faces, 3 if quick else 7)
+    if blocks is not None:
         plain_preds = plain_pass_only(p).predict_batch(images, boxes, batch_size=batch)
         plain_acc = _evaluate(np.stack([q.points for q in plain_preds]), np.stack([q.pose for q in plain_preds]),
                               samples)
         blocks["plain_only_nme_balanced"] = plain_acc["nme_balanced"]
         blocks["both_passes_nme_balanced"] = default_row["nme_balanced"]
-    if blocks is not None:
         m = blocks["median_ms"]
         notes.append(f"Batch 1 in blocks of {blocks['faces']} faces ({blocks['rounds']} rounds, alternating order): "
                      f"{default} {m['both_passes']:.3f} ms/face ({blocks['both_x_dlib']:.2f}x dlib), the same with the "
