@@ -157,17 +157,21 @@ def plain_pass_only(predictor):
     pass would cost at batch 1. Measurement only: its points are the plain pass's, its flip disagreement is 0
     (so its confidence is 1 and its uncertainty rests on the shape model alone); nothing ships this."""
     import copy
+    import functools
 
     p = copy.copy(predictor)
-
-    def run_plain(crops: np.ndarray):
-        x = np.empty((len(crops), 3) + crops.shape[1:3], np.float32)
-        np.divide(crops.transpose(0, 3, 1, 2), np.float32(255.0), out=x, dtype=np.float32)
-        pts, pose = p._forward(x)
-        return pts, pose, pts, pose
-
-    p._run = run_plain
+    p._run = functools.partial(predictor._run, mirrored=False)
     return p
+
+
+def _dlib_shape_predictor():
+    """dlib's 68-point ERT shape predictor, or None when dlib or its model file is not installed."""
+    path = common.dlib_model_path()
+    try:
+        import dlib
+    except ImportError:
+        return None
+    return None if path is None else dlib.shape_predictor(str(path))
 
 
 def b1_in_blocks(predictor, images, boxes, faces: int, rounds: int) -> dict[str, Any] | None:
@@ -175,14 +179,11 @@ def b1_in_blocks(predictor, images, boxes, faces: int, rounds: int) -> dict[str,
     mirrored pass), the same with the plain pass only (``plain_pass_only``) and dlib's ERT (GT landmark box). Blocks,
     not face by face: a face-by-face alternation of two ONNX Runtime sessions lets each one's spinning threads slow
     the other's calls. None without dlib."""
-    path = common.dlib_model_path()
-    try:
-        import dlib
-    except ImportError:
+    sp = _dlib_shape_predictor()
+    if sp is None:
         return None
-    if path is None:
-        return None
-    sp = dlib.shape_predictor(str(path))
+    import dlib
+
     n = min(faces, len(images))
     rects = [dlib.rectangle(*(int(round(float(v))) for v in b)) for b in boxes[:n]]
     plain = plain_pass_only(predictor)
@@ -218,14 +219,11 @@ def b1_in_blocks(predictor, images, boxes, faces: int, rounds: int) -> dict[str,
 def interleaved_b1(predictor, images, boxes, faces: int) -> dict[str, Any] | None:
     """Batch-1 ms/face of ``predictor`` and of dlib's ERT (on the GT landmark box) timed face by face in turn, so
     both see the same load on a shared machine (its load drifts within a run); None without dlib."""
-    path = common.dlib_model_path()
-    try:
-        import dlib
-    except ImportError:
+    sp = _dlib_shape_predictor()
+    if sp is None:
         return None
-    if path is None:
-        return None
-    sp = dlib.shape_predictor(str(path))
+    import dlib
+
     ta, td = [], []
     for i in range(min(faces, len(images))):
         b = boxes[i]

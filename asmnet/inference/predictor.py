@@ -284,12 +284,17 @@ class Predictor:
             p, q = self.model(torch.from_numpy(x).to(self.device))
         return p.float().cpu().numpy(), q.float().cpu().numpy()
 
-    def _run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _run(self, crops: np.ndarray, mirrored: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(B, S, S, 3) uint8 -> normalised points (B, K, 2) and pose (B, 3) radians of the plain pass, then of
-        the mirrored pass mapped back to the plain frame. Both passes run as one network batch of 2B."""
+        the mirrored pass mapped back to the plain frame. Both passes run as one network batch of 2B.
+        ``mirrored=False`` runs the plain pass alone and returns it twice (``bench inference`` measures what the
+        mirrored pass costs with it; the predictor always mirrors)."""
         b = len(crops)
-        x = np.empty((2 * b,) + (3,) + crops.shape[1:3], np.float32)
+        x = np.empty(((2 if mirrored else 1) * b,) + (3,) + crops.shape[1:3], np.float32)
         np.divide(crops.transpose(0, 3, 1, 2), np.float32(255.0), out=x[:b], dtype=np.float32)
+        if not mirrored:
+            p, q = self._forward(x)
+            return p, q, p, q
         x[b:] = x[:b, :, :, ::-1]
         p, q = self._forward(x)
         pf = p[b:, self._flip_perm] * np.float32([-1.0, 1.0])
